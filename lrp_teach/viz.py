@@ -1,0 +1,117 @@
+"""Heatmaps of relevance: the signed map the course uses, and the lecture's rainbow map.
+
+Relevance has a sign. Positive relevance is evidence *for* the explained class, negative relevance
+evidence *against* it. :func:`signed_heatmap` keeps that: a diverging map, white at exactly zero,
+red for positive and blue for negative, on a scale symmetric around zero. The lecture's
+:func:`rainbow_heatmap` (its ``heatmap``/``project_image``) maps [-absmax, absmax] to [0, 1] and
+then through the rainbow colormap: zero becomes a mid-spectrum green, so a reader cannot tell
+"no relevance" from "some", and positive from negative only by memorising the spectrum.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def to_map(relevance) -> np.ndarray:
+    """(H, W, C) -> (H, W) by summing channels (a pixel's relevance is the sum over its colours)."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim == 4 and relevance.shape[0] == 1:
+        relevance = relevance[0]
+    if relevance.ndim == 3:
+        relevance = relevance.sum(axis=-1)
+    if relevance.ndim != 2:
+        raise ValueError("expected one relevance map of shape (H, W) or (H, W, C), got shape "
+                         f"{relevance.shape}; pass one image of a batch, e.g. R[0].")
+    return relevance
+
+
+def signed_scale(heatmap_2d: np.ndarray, scale: str = "robust") -> float:
+    """Half-width of the symmetric colour scale.
+
+    ``"absmax"``: the largest |R| (one extreme pixel can wash out the rest);
+    ``"robust"``: 10 × the cube root of the mean |R|³, the scaling of Montavon et al.'s LRP
+    tutorial, which saturates only the few most extreme pixels.
+    """
+    magnitude = np.abs(heatmap_2d)
+    if scale == "absmax":
+        value = magnitude.max()
+    elif scale == "robust":
+        value = min(10.0 * np.mean(magnitude ** 3) ** (1.0 / 3.0), magnitude.max())
+    else:
+        raise ValueError(f"scale must be 'robust' or 'absmax', not {scale!r}")
+    return float(value) if value > 0 else 1.0
+
+
+def signed_heatmap(relevance, scale: str = "robust", cmap: str = "bwr") -> np.ndarray:
+    """RGB image (H, W, 3) in [0, 1]: red = positive, blue = negative, white = zero."""
+    import matplotlib
+
+    heat = to_map(relevance)
+    half_width = signed_scale(heat, scale)
+    unit = np.clip(heat / half_width, -1.0, 1.0)  # [-1, 1], symmetric around 0
+    return matplotlib.colormaps[cmap]((unit + 1.0) / 2.0)[..., :3]
+
+
+def project_image(heat: np.ndarray) -> np.ndarray:
+    """The lecture's ``project_image``: divide by the absolute maximum, map [-1, 1] to [0, 1]."""
+    absmax = np.abs(heat).max()
+    if absmax != 0:
+        heat = heat / absmax
+    return np.clip((heat + 1.0) / 2.0, 0.0, 1.0)
+
+
+def rainbow_heatmap(relevance) -> np.ndarray:
+    """The lecture's ``heatmap(..., cmap_type='rainbow')``: RGB (H, W, 3) in [0, 1].
+
+    Kept to show what it hides: a relevance of 0 becomes the middle of the rainbow (green), not a
+    neutral colour.
+    """
+    import matplotlib
+
+    return matplotlib.colormaps["rainbow"](project_image(to_map(relevance)))[..., :3]
+
+
+def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
+                 colorbar: bool = False, scale: str = "robust"):
+    """Draw a heatmap on a matplotlib Axes (axis off). ``kind``: 'signed', 'rainbow' or 'image'."""
+    import matplotlib
+
+    if kind == "signed":
+        heat = to_map(relevance)
+        half_width = signed_scale(heat, scale)
+        artist = ax.imshow(heat, cmap="bwr", vmin=-half_width, vmax=half_width)
+    elif kind == "rainbow":
+        heat = to_map(relevance)
+        artist = ax.imshow(project_image(heat), cmap="rainbow", vmin=0, vmax=1)
+    elif kind == "image":
+        artist = ax.imshow(np.asarray(relevance))
+    else:
+        raise ValueError(f"kind must be 'signed', 'rainbow' or 'image', not {kind!r}")
+    if colorbar and kind != "image":
+        ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return artist
+
+
+def show_grid(panels: Sequence, ncols: int = 4, size: float = 2.4, suptitle: str | None = None):
+    """A figure of panels ``(array, title, kind)``; kind 'image' shows an RGB array as is."""
+    import matplotlib.pyplot as plt
+
+    panels = list(panels)
+    nrows = max(1, -(-len(panels) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, panel in zip(axes.ravel(), panels):
+        array, title, kind = (tuple(panel) + (None, "signed"))[:3] if len(panel) < 3 else panel
+        plot_heatmap(ax, array, kind=kind or "signed", title=title)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
