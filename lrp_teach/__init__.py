@@ -23,7 +23,7 @@ _LAZY = {
     "decode_predictions": "lrp_teach.images",
 }
 _SUBMODULES = {
-    "rules", "composites", "propagate", "baselines", "images", "viz", "taylor", "shapes",
+    "rules", "composites", "propagate", "baselines", "images", "viz", "taylor", "toy", "shapes",
     "metrics", "vgg16", "widgets", "exercises", "setup",
 }
 

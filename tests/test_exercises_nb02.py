@@ -1,0 +1,89 @@
+"""Checkers of notebook 02: pass on the right answer, friendly failures on typical mistakes."""
+
+import numpy as np
+import pytest
+
+from lrp_teach.exercises import ExerciseFailed
+from lrp_teach.exercises import nb02 as check
+
+
+def not_done(*args):
+    raise NotImplementedError()
+
+
+def fails_with(checker, function, *fragments):
+    with pytest.raises(ExerciseFailed) as error:
+        checker(function)
+    for fragment in fragments:
+        assert fragment in str(error.value), str(error.value)
+
+
+# --- zplus_root_point ------------------------------------------------------------------------
+def zplus_root_right(w, x, b):
+    v = np.where(w > 0, x, 0.0)
+    return x - (w @ x + b) / (w @ v) * v
+
+
+def test_zplus_root_point(capsys):
+    assert check.zplus_root_point(zplus_root_right)
+    assert "✔ zplus_root_point: correct." in capsys.readouterr().out
+    fails_with(check.zplus_root_point, not_done, "not done yet")
+    fails_with(check.zplus_root_point, lambda w, x, b: x - (w @ x + b) / (w @ w) * w, "w² root")
+    fails_with(check.zplus_root_point, lambda w, x, b: x - (w @ x + b) / (w @ x) * x,
+               "every input")
+    fails_with(check.zplus_root_point, lambda w, x, b: np.where(w > 0, 0.0, x), "w·a + b")
+
+
+def test_zplus_root_point_detects_moved_negative_inputs():
+    def moves_negative(w, x, b):  # a root in the orthant, but found by lowering the wrong inputs
+        v = np.where(w > 0, x, 0.0) + np.where(w < 0, -x * 0.1, 0.0)
+        return x - (w @ x + b) / (w @ v) * v
+    fails_with(check.zplus_root_point, moves_negative, "negative (or zero) weight moved")
+
+
+# --- zplus_relevance -------------------------------------------------------------------------
+def zplus_right(w, x, b):
+    z = x * np.maximum(w, 0)
+    return z / z.sum() * max(0.0, w @ x + b)
+
+
+def test_zplus_relevance(capsys):
+    assert check.zplus_relevance(zplus_right)
+    assert "✔ zplus_relevance: correct." in capsys.readouterr().out
+    fails_with(check.zplus_relevance, not_done, "not done yet")
+    fails_with(check.zplus_relevance, lambda w, x, b: x * w / (x @ w) * max(0, w @ x + b), "w⁺")
+    fails_with(check.zplus_relevance, lambda w, x, b: x * np.maximum(w, 0), "not yet normalised")
+    fails_with(check.zplus_relevance,
+               lambda w, x, b: x * np.maximum(w, 0) / (x @ np.maximum(w, 0)), "not conserved")
+    fails_with(check.zplus_relevance,
+               lambda w, x, b: x * np.maximum(w, 0) / (x @ np.maximum(w, 0)) * (w @ x + b),
+               "ReLU")
+
+
+# --- box_root_point --------------------------------------------------------------------------
+def box_right(w, x, b, low, high):
+    v = np.where(w > 0, x - low, x - high)
+    return x - (w @ x + b) / (w @ v) * v
+
+
+def test_box_root_point(capsys):
+    assert check.box_root_point(box_right)
+    assert "✔ box_root_point: correct." in capsys.readouterr().out
+    fails_with(check.box_root_point, not_done, "not done yet")
+    fails_with(check.box_root_point, lambda w, x, b, low, high: box_right(w, x, b, high, low),
+               "swapped")
+    fails_with(check.box_root_point,
+               lambda w, x, b, low, high: x - (w @ x + b) / (w @ w) * w, "w² root point")
+    fails_with(check.box_root_point, lambda w, x, b, low, high: np.where(w > 0, low, high),
+               "w·a + b")
+
+
+# --- gradient_x_input ------------------------------------------------------------------------
+def test_gradient_x_input(capsys):
+    assert check.gradient_x_input(lambda w, x, b: w * x * (w @ x + b > 0))
+    assert "✔ gradient_x_input: correct." in capsys.readouterr().out
+    fails_with(check.gradient_x_input, not_done, "not done yet")
+    fails_with(check.gradient_x_input, lambda w, x, b: w * x, "inactive")
+    fails_with(check.gradient_x_input, lambda w, x, b: w * (w @ x + b > 0), "gradient alone")
+    fails_with(check.gradient_x_input,
+               lambda w, x, b: w * x / (w @ x) * max(0.0, w @ x + b), "leaves out the bias")

@@ -1,0 +1,111 @@
+"""lrp_teach.toy: deterministic data, a tiny ReLU MLP, deterministic training, grid helpers."""
+
+import numpy as np
+import pytest
+
+from lrp_teach import toy
+
+
+# ------------------------------------------------------------------------------- data (no TF)
+@pytest.mark.parametrize("make", [toy.make_moons, toy.make_rings])
+def test_data_is_deterministic_standardised_and_signed(make):
+    x, y = make(n_samples=101, seed=3)
+    x_again, y_again = make(n_samples=101, seed=3)
+    assert x.shape == (101, 2) and x.dtype == np.float32
+    assert y.shape == (101,) and set(np.unique(y)) == {0, 1}
+    np.testing.assert_array_equal(x, x_again)
+    np.testing.assert_array_equal(y, y_again)
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(x.std(axis=0), 1.0, atol=1e-5)
+    assert (x < 0).any() and (x > 0).any()  # real-valued inputs: the point of notebook 03
+    x_other, _ = make(n_samples=101, seed=4)
+    assert not np.allclose(x, x_other)
+
+
+def test_moons_geometry_without_standardising():
+    x, y = toy.make_moons(n_samples=200, noise=0.0, standardise=False)
+    upper, lower = x[y == 0], x[y == 1]
+    np.testing.assert_allclose(np.hypot(*upper.T), 1.0, atol=1e-6)           # unit half circle
+    np.testing.assert_allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1.0, atol=1e-6)
+    assert (upper[:, 1] >= -1e-6).all() and (lower[:, 1] <= 0.5 + 1e-6).all()
+
+
+def test_bad_arguments_name_the_fix():
+    with pytest.raises(ValueError, match="at least 2"):
+        toy.make_moons(n_samples=1)
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        toy.make_rings(factor=1.5)
+    with pytest.raises(ValueError, match="resolution"):
+        toy.grid(resolution=1)
+
+
+# ------------------------------------------------------------------------------- grid (no TF)
+def test_grid_and_on_grid_round_trip():
+    x1, x2, points = toy.grid((-1, 1), (-2, 2), resolution=5)
+    assert x1.shape == x2.shape == (5, 5) and points.shape == (25, 2)
+    assert points.dtype == np.float32
+    np.testing.assert_allclose(points[:, 0].reshape(x1.shape), x1)
+    np.testing.assert_allclose(points[:, 1].reshape(x1.shape), x2)
+    values = toy.on_grid(lambda p: np.stack([p[:, 0] + p[:, 1], p[:, 0]], axis=1), points,
+                         x1.shape, batch_size=7)  # several uneven batches
+    assert values.shape == (5, 5, 2)
+    np.testing.assert_allclose(values[..., 0], x1 + x2, rtol=1e-6)
+
+
+def test_plot_plane_is_centred_at_zero():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x1, x2, points = toy.grid((-1, 1), (-1, 1), resolution=11)
+    fig, ax = plt.subplots()
+    image = toy.plot_plane(ax, x1, x2, x1 * 3.0 + 1.0, title="t", contour_zero=True,
+                           data=(points[:4], np.array([0, 1, 0, 1])))
+    low, high = image.get_clim()
+    assert low == -high == -4.0
+    assert ax.get_xlabel() == "x₁" and ax.get_title() == "t"
+    image = toy.plot_plane(ax, x1, x2, np.zeros_like(x1), limit=2.0, colorbar=False)
+    assert image.get_clim() == (-2.0, 2.0)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------- network (TF)
+@pytest.fixture(scope="module")
+def trained():
+    import lrp_teach
+
+    lrp_teach.setup_notebook()
+    x, y = toy.make_moons(n_samples=200, seed=0)
+    model = toy.build_mlp(hidden=(8, 8), seed=0)
+    history = toy.train(model, x, y, steps=150, learning_rate=0.03)
+    return x, y, model, history
+
+
+def test_build_mlp_layout():
+    model = toy.build_mlp(hidden=(4, 3), n_classes=2, seed=1)
+    assert [layer.name for layer in model.layers] == ["dense_1", "dense_2", "logits"]
+    assert model.layers[-1].get_config()["activation"] == "linear"  # logits, no softmax
+    assert model.output_shape == (None, 2)
+    with pytest.raises(ValueError, match="at least one"):
+        toy.build_mlp(hidden=())
+
+
+def test_training_learns_and_is_deterministic(trained):
+    x, y, model, history = trained
+    assert history["accuracy"] >= 0.95 and history["loss"] < 0.2
+    again = toy.build_mlp(hidden=(8, 8), seed=0)
+    history_again = toy.train(again, x, y, steps=150, learning_rate=0.03)
+    assert history_again == history
+    for (w, b), (w2, b2) in zip(toy.dense_parameters(model), toy.dense_parameters(again)):
+        np.testing.assert_array_equal(w, w2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_numpy_forward_matches_keras(trained):
+    x, _, model, _ = trained
+    params = toy.dense_parameters(model)
+    assert [w.shape for w, _ in params] == [(2, 8), (8, 8), (8, 2)]
+    activations = toy.forward(params, x)
+    assert len(activations) == 4
+    assert all((a >= 0).all() for a in activations[1:-1])  # ReLU outputs
+    np.testing.assert_allclose(activations[-1], model(x).numpy(), rtol=1e-4, atol=1e-4)
