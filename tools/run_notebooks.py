@@ -36,6 +36,12 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     }
     info = nb.metadata.get("language_info", {})
     nb.metadata["language_info"] = {"name": info.get("name", "python")}
+    # Exercise cells -> nbgrader solution cells, their check cells -> grade cells (INSTRUCTORS.md).
+    if str(Path(__file__).resolve().parent) not in sys.path:  # also when imported from elsewhere
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nbgrader_metadata import add_nbgrader_metadata  # tools/nbgrader_metadata.py
+
+    add_nbgrader_metadata(nb)
     return nb
 
 
