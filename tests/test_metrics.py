@@ -1,0 +1,188 @@
+"""Evaluation metrics on toy cases whose answer is known by hand."""
+
+import numpy as np
+import pytest
+
+from lrp_teach import metrics
+
+
+def _mask(size=4, cells=((0, 0), (0, 1))):
+    mask = np.zeros((1, size, size), dtype=bool)
+    for r, c in cells:
+        mask[0, r, c] = True
+    return mask
+
+
+def test_pixel_relevance_sums_channels():
+    relevance = np.ones((2, 3, 3, 3))
+    assert metrics.pixel_relevance(relevance).shape == (2, 3, 3)
+    assert np.all(metrics.pixel_relevance(relevance) == 3)
+    with pytest.raises(ValueError, match="batch axis"):
+        metrics.pixel_relevance(np.ones(5))
+
+
+def test_relevance_mass_accuracy_known_values():
+    mask = _mask()
+    relevance = np.zeros((1, 4, 4))
+    relevance[0, 0, 0] = 3.0          # inside
+    relevance[0, 3, 3] = 1.0          # outside
+    relevance[0, 2, 2] = -5.0         # negative: ignored
+    assert metrics.relevance_mass_accuracy(relevance, mask)[0] == pytest.approx(0.75)
+    # all positive relevance inside -> 1; none positive -> 0
+    assert metrics.relevance_mass_accuracy(mask * 2.0, mask)[0] == 1.0
+    assert metrics.relevance_mass_accuracy(-np.ones((1, 4, 4)), mask)[0] == 0.0
+    # uniform relevance -> the mask's share of the image
+    assert metrics.relevance_mass_accuracy(np.ones((1, 4, 4)), mask)[0] == pytest.approx(2 / 16)
+
+
+def test_relevance_rank_accuracy_known_values():
+    mask = _mask()                    # K = 2
+    relevance = np.zeros((1, 4, 4))
+    relevance[0, 0, 0] = 5.0          # inside, rank 1
+    relevance[0, 1, 1] = 4.0          # outside, rank 2
+    relevance[0, 0, 1] = 3.0          # inside, rank 3 (beyond K)
+    assert metrics.relevance_rank_accuracy(relevance, mask)[0] == pytest.approx(0.5)
+    relevance[0, 0, 1] = 4.5
+    assert metrics.relevance_rank_accuracy(relevance, mask)[0] == pytest.approx(1.0)
+
+
+def test_pointing_game_known_values():
+    mask = _mask()
+    inside = np.zeros((1, 4, 4)); inside[0, 0, 1] = 1.0
+    outside = np.zeros((1, 4, 4)); outside[0, 3, 0] = 1.0
+    scores = metrics.pointing_game(np.concatenate([inside, outside]), np.concatenate([mask, mask]))
+    assert scores.tolist() == [1.0, 0.0]
+
+
+def test_bad_masks_are_explained():
+    with pytest.raises(ValueError, match="one .H, W. boolean mask"):
+        metrics.relevance_mass_accuracy(np.ones((1, 4, 4)), np.ones((1, 3, 3), bool))
+    with pytest.raises(ValueError, match="at least one True"):
+        metrics.pointing_game(np.ones((1, 4, 4)), np.zeros((1, 4, 4), bool))
+
+
+def test_random_baseline_scores_the_mask_share_on_average():
+    size = 16
+    masks = np.zeros((200, size, size), bool)
+    masks[:, :4, :8] = True          # 32 / 256 = 1/8 of the image
+    random = metrics.random_relevance(masks.shape, seed=1)
+    assert abs(metrics.relevance_mass_accuracy(random, masks).mean() - 1 / 8) < 0.01
+    assert abs(metrics.relevance_rank_accuracy(random, masks).mean() - 1 / 8) < 0.02
+    assert abs(metrics.pointing_game(random, masks).mean() - 1 / 8) < 0.06
+    np.testing.assert_array_equal(random, metrics.random_relevance(masks.shape, seed=1))
+
+
+class _SumModel:
+    """logit_c = sum of the image's pixels (all channels) times weight_c: known flipping curve."""
+
+    def __init__(self, weights):
+        self.weights = np.asarray(weights, np.float32)
+
+    def __call__(self, images, training=False):
+        total = np.asarray(images).reshape(len(images), -1).sum(axis=1)
+        return total[:, None] * self.weights[None, :]
+
+
+def test_pixel_flipping_curve_and_aopc_on_a_linear_model():
+    # one 2x2 grey-channel image with pixel values 4, 3, 2, 1; replacement by 0.
+    image = np.array([[4.0, 3.0], [2.0, 1.0]], np.float32)[None, :, :, None]
+    model = _SumModel([1.0, -1.0])
+    good = image[..., 0]              # the true contributions: most relevant first = 4, 3, 2, 1
+    curve = metrics.pixel_flipping(model, image, good, target=[0], steps=4, pixels_per_step=1,
+                                   replacement=0.0)
+    np.testing.assert_allclose(curve, [[10, 6, 3, 1, 0]])
+    bad = -good                       # reversed order: 1, 2, 3, 4
+    worse = metrics.pixel_flipping(model, image, bad, target=[0], steps=4, pixels_per_step=1,
+                                   replacement=0.0)
+    np.testing.assert_allclose(worse, [[10, 9, 7, 4, 0]])
+    aopc_good = metrics.area_over_curve(curve)[0]
+    aopc_bad = metrics.area_over_curve(worse)[0]
+    assert aopc_good == pytest.approx((0 + 4 + 7 + 9 + 10) / 5)
+    assert aopc_bad == pytest.approx((0 + 1 + 3 + 6 + 10) / 5)
+    # the tracked logit is the target's: class 1 has the negated curve
+    other = metrics.pixel_flipping(model, image, good, target=[1], steps=4, pixels_per_step=1,
+                                   replacement=0.0)
+    np.testing.assert_allclose(other, -curve)
+
+
+def test_pixel_flipping_replacements_and_errors():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(3, 4, 4, 3)).astype(np.float32)
+    relevance = rng.normal(size=(3, 4, 4))
+    model = _SumModel([1.0])
+    for replacement in ("uniform", "mean", 0.5):
+        curve = metrics.pixel_flipping(model, images, relevance, 0, steps=4, pixels_per_step=4,
+                                       replacement=replacement)
+        assert curve.shape == (3, 5)
+        np.testing.assert_allclose(curve[:, 0], images.reshape(3, -1).sum(1), rtol=1e-5)
+    # mean replacement of every pixel keeps the sum
+    full = metrics.pixel_flipping(model, images, relevance, 0, steps=4, pixels_per_step=4,
+                                  replacement="mean")
+    np.testing.assert_allclose(full[:, -1], full[:, 0], rtol=1e-5)
+    with pytest.raises(ValueError, match="exceeds"):
+        metrics.pixel_flipping(model, images, relevance, 0, steps=5, pixels_per_step=4)
+    with pytest.raises(ValueError, match="replacement"):
+        metrics.pixel_flipping(model, images, relevance, 0, steps=1, pixels_per_step=1,
+                               replacement="zeros")
+    with pytest.raises(ValueError, match="steps"):
+        metrics.area_over_curve(np.ones((2, 1)))
+
+
+def test_spearman_rank_correlation():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2, 5, 5))
+    np.testing.assert_allclose(metrics.spearman_rank_correlation(a, a), [1, 1])
+    np.testing.assert_allclose(metrics.spearman_rank_correlation(a, -a), [-1, -1])
+    # rank-based: any increasing transform keeps correlation 1
+    np.testing.assert_allclose(metrics.spearman_rank_correlation(a, np.exp(3 * a)), [1, 1])
+    # ties get average ranks; constant map -> 0
+    assert metrics.spearman_rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3])[0] == 0.0
+    x = np.array([[[1.0, 2.0, 2.0, 3.0]]])
+    y = np.array([[[1.0, 2.5, 2.5, 4.0]]])
+    assert metrics.spearman_rank_correlation(x, y)[0] == pytest.approx(1.0)
+    independent = metrics.spearman_rank_correlation(rng.normal(size=(50, 8, 8)),
+                                                    rng.normal(size=(50, 8, 8)))
+    assert abs(independent.mean()) < 0.05
+
+
+def test_cascading_randomization_goes_top_down_and_keeps_the_original():
+    from lrp_teach._tf import keras
+
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                              keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(3, name="out")])
+    original = [w.copy() for w in model.get_weights()]
+    names, changed = [], []
+    for name, randomized in metrics.cascading_randomization(model, seed=0):
+        names.append(name)
+        changed.append([not np.array_equal(a, b)
+                        for a, b in zip(original[::2], randomized.get_weights()[::2])])
+    assert names == ["out", "conv"]
+    assert changed == [[False, True], [True, True]]
+    for a, b in zip(original, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_summarize_rounds_means():
+    assert metrics.summarize({"a": np.array([0.1, 0.2]), "b": [1, 0]}) == {"a": 0.15, "b": 0.5}
+
+
+def test_least_relevant_first_reverses_the_order():
+    image = np.array([[4.0, 3.0], [2.0, 1.0]], np.float32)[None, :, :, None]
+    model = _SumModel([1.0])
+    curve = metrics.pixel_flipping(model, image, image[..., 0], target=0, steps=4,
+                                   pixels_per_step=1, replacement=0.0, most_relevant_first=False)
+    np.testing.assert_allclose(curve, [[10, 9, 7, 4, 0]])
+
+
+def test_dilate_grows_masks_by_a_square():
+    mask = np.zeros((1, 5, 5), bool)
+    mask[0, 2, 2] = True
+    assert metrics.dilate(mask, 1).sum() == 9
+    assert metrics.dilate(mask, 2).sum() == 25
+    np.testing.assert_array_equal(metrics.dilate(mask, 0), mask)
+    corner = np.zeros((1, 4, 4), bool)
+    corner[0, 0, 0] = True
+    assert metrics.dilate(corner, 1).sum() == 4        # clipped at the border
+    with pytest.raises(ValueError, match="pixels"):
+        metrics.dilate(mask, -1)
