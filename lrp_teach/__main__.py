@@ -1,0 +1,130 @@
+"""Command line: LRP heatmaps of VGG16 without a notebook.
+
+    python -m lrp_teach explain PHOTO --composite epsilon_gamma_box --target 285 -o heatmap.png
+    lrp-teach explain data/images/chelsea.png --weights ~/Downloads/vgg16_weights_tf_dim_ordering_tf_kernels.h5
+
+The weights are found as in :func:`lrp_teach.vgg16.resolve_weights` (``--weights``, then
+``LRP_TEACH_VGG16_WEIGHTS``, then the Keras cache; ``--download`` allows fetching them). Without
+them the command stops with instructions, unless ``--random-weights`` asks for the seeded random
+VGG16 (the figure then says so in its title).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .vgg16 import COMPOSITE_NAMES, ENV_WEIGHTS
+
+    parser = argparse.ArgumentParser(prog="lrp-teach", description="LRP for VGG16 from the "
+                                     "command line (the lrp-teach course).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    explain = commands.add_parser(
+        "explain", help="write a PNG: the photo and its LRP heatmap for one class",
+        description="Explain VGG16's logit for one class on one photo; write photo + heatmap "
+                    "as a PNG.")
+    explain.add_argument("photo", type=Path, help="an image file (JPEG, PNG, ...)")
+    explain.add_argument("--composite", default="epsilon_gamma_box", choices=COMPOSITE_NAMES,
+                         help="LRP composite or single rule (default: %(default)s)")
+    explain.add_argument("--target", type=int, default=None,
+                         help="ImageNet class index to explain, e.g. 281 tabby, 285 Egyptian cat "
+                              "(default: the predicted class)")
+    explain.add_argument("-o", "--output", type=Path, default=Path("heatmap.png"),
+                         help="PNG to write (default: %(default)s)")
+    explain.add_argument("--kind", choices=("signed", "rainbow"), default="signed",
+                         help="signed red/blue map (default) or the lecture's rainbow map")
+    explain.add_argument("--epsilon", type=float, default=None, help="ε of the rules that have one")
+    explain.add_argument("--gamma", type=float, default=None, help="γ of the rules that have one")
+    explain.add_argument("--weights", default=None,
+                         help=f"VGG16 weights .h5 file (else ${ENV_WEIGHTS}, else the Keras cache)")
+    explain.add_argument("--md5", default=None,
+                         help="expected md5 of your own weights file (default: the Keras file's)")
+    explain.add_argument("--download", action="store_true",
+                         help="download the ImageNet weights (528 MB) if they are not found")
+    explain.add_argument("--random-weights", action="store_true",
+                         help="no ImageNet weights: use seeded random weights (NOT trained; the "
+                              "figure says so)")
+    explain.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
+    return parser
+
+
+def explain_photo(photo, output, composite="epsilon_gamma_box", target=None, kind="signed",
+                  epsilon=None, gamma=None, weights=None, md5=None, download=False,
+                  random_weights=False, seed=0, architecture=None, course=None) -> dict:
+    """Explain one photo and write the figure; returns a summary dict (also printed by the CLI).
+
+    course : an already built :class:`lrp_teach.vgg16.CourseModel` (a notebook passes its own, so
+        as not to build VGG16 twice); by default the weights are resolved as described above.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import images, setup, viz, vgg16
+    from .propagate import explain
+
+    if course is None:
+        setup.configure_tensorflow()
+    rgb = images.load_image(photo)  # fails early, before the slow model, if the photo is bad
+    if course is None:
+        course = vgg16.course_vgg16(weights, download=download, seed=seed,
+                                    fallback=random_weights, md5=md5, architecture=architecture)
+    x = images.preprocess(rgb)[None]
+    logits = np.asarray(course.model(x))[0]
+    if target is None:
+        target = int(np.argmax(logits))
+    if not 0 <= target < logits.shape[-1]:
+        raise ValueError(f"--target {target} is not a class index; use 0 .. {logits.shape[-1] - 1}")
+    relevance = explain(course.model, x, target=target,
+                        composite=vgg16.make_composite(composite, epsilon, gamma))[0]
+
+    name = images.class_name(target)
+    weights_line = ("ImageNet weights" if course.kind == "imagenet" else
+                    "your weights file" if course.kind == "file" else
+                    "RANDOM weights, NOT trained")
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 4.4))
+    viz.plot_heatmap(axes[0], rgb, kind="image", title="photo")
+    viz.plot_heatmap(axes[1], relevance, kind=kind,
+                     title=f"LRP {composite}\nclass {target} ({name})")
+    fig.suptitle(f"VGG16, {weights_line}: logit {logits[target]:.3g}, "
+                 f"relevance sum {relevance.sum():.3g}", fontsize="medium")
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, format="png")
+    plt.close(fig)
+    return {"output": str(output), "target": target, "class": name, "weights": course.label,
+            "logit": float(logits[target]), "relevance_sum": float(relevance.sum())}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from . import vgg16
+    from .images import ImageError
+
+    try:
+        summary = explain_photo(args.photo, args.output, composite=args.composite,
+                                target=args.target, kind=args.kind, epsilon=args.epsilon,
+                                gamma=args.gamma, weights=args.weights, md5=args.md5,
+                                download=args.download, random_weights=args.random_weights,
+                                seed=args.seed)
+    except vgg16.WeightsNotFound as error:
+        print(f"lrp-teach: {error}\n(Or pass --random-weights to try the command with an "
+              "untrained VGG16.)", file=sys.stderr)
+        return 2
+    except (vgg16.WeightsError, ImageError, ValueError) as error:
+        print(f"lrp-teach: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {summary['output']}: class {summary['target']} ({summary['class']}), "
+          f"{summary['weights']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
