@@ -1,23 +1,11 @@
 """Checkers of notebook 01: pass on the right answer, friendly failures on typical mistakes."""
 
 import numpy as np
-import pytest
 import sympy
 
-from lrp_teach.exercises import ExerciseFailed
+from exercise_helpers import fails_with, not_done
 from lrp_teach.exercises import nb01 as check
 from lrp_teach.taylor import S
-
-
-def not_done(*args):
-    raise NotImplementedError()
-
-
-def fails_with(checker, function, *fragments):
-    with pytest.raises(ExerciseFailed) as error:
-        checker(function)
-    for fragment in fragments:
-        assert fragment in str(error.value), str(error.value)
 
 
 # --- derive_t --------------------------------------------------------------------------------

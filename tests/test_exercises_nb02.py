@@ -1,21 +1,9 @@
 """Checkers of notebook 02: pass on the right answer, friendly failures on typical mistakes."""
 
 import numpy as np
-import pytest
 
-from lrp_teach.exercises import ExerciseFailed
+from exercise_helpers import fails_with, not_done
 from lrp_teach.exercises import nb02 as check
-
-
-def not_done(*args):
-    raise NotImplementedError()
-
-
-def fails_with(checker, function, *fragments):
-    with pytest.raises(ExerciseFailed) as error:
-        checker(function)
-    for fragment in fragments:
-        assert fragment in str(error.value), str(error.value)
 
 
 # --- zplus_root_point ------------------------------------------------------------------------
