@@ -26,6 +26,11 @@ Sanity check (Adebayo et al. 2018): re-initialise the layers from the top down
 (:func:`cascading_randomization`) and compare each method's maps with the original ones
 (:func:`spearman_rank_correlation` of |R|). A method whose maps hardly change when the weights
 become random does not explain the model.
+
+The answers of the exercises in notebooks 04 and 05 are here too (:func:`initial_relevance`,
+:func:`negative_share`, :func:`layer_totals`, :func:`object_evidence`): the cells after an
+exercise use them, so a notebook runs whether or not the exercise was solved, and the checkers
+in ``lrp_teach.exercises`` use them as their reference.
 """
 
 from __future__ import annotations
@@ -241,6 +246,99 @@ def cascading_randomization(model, seed: int = 0):
             new.append(np.zeros(layer.bias.shape, dtype=np.float32))
         layer.set_weights(new)
         yield layer.name, copy
+
+
+# --------------------------------------------------------------------------------------------
+# The exercise answers of notebooks 04 and 05, for the cells that come after the exercises (so a
+# notebook runs whether or not the student solved them) and as the checkers' reference.
+# --------------------------------------------------------------------------------------------
+
+def initial_relevance(logits, target) -> np.ndarray:
+    """The relevance LRP starts from: the target logit at the target class, 0 elsewhere.
+
+        R_c^(start) = f_c(x)  if c = target,   0 otherwise         (per image)
+
+    so that the heatmap adds up to the score it explains (not to the softmax vector).
+
+    Parameters
+    ----------
+    logits : (N, C) the network's scores before the softmax.
+    target : an int (the same class for every image) or N ints, one per image.
+
+    Returns (N, C) float64.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (N, classes), got {logits.shape}. "
+                         "For a single image add a batch axis: logits[None].")
+    n, classes = logits.shape
+    target = np.asarray(target)
+    if target.ndim > 1 or (target.ndim == 1 and len(target) != n):
+        raise ValueError(f"target must be one int or one int per image ({n}), got shape "
+                         f"{target.shape}.")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise ValueError(f"target must hold class indices (ints), got dtype {target.dtype}.")
+    target = np.broadcast_to(target, (n,))
+    if np.any((target < 0) | (target >= classes)):
+        raise ValueError(f"target classes must lie in 0..{classes - 1}, got {target.tolist()}.")
+    start = np.zeros_like(logits)
+    rows = np.arange(n)
+    start[rows, target] = logits[rows, target]
+    return start
+
+
+def negative_share(relevance) -> np.ndarray:
+    """Share of a heatmap's |relevance| that is evidence *against* the class, per image, in [0, 1].
+
+    With R_p the relevance of pixel p summed over its colour channels:
+
+        share = Σ_p |min(R_p, 0)|  /  Σ_p |R_p|        (0 for an all-zero map)
+
+    relevance : (N, H, W, C) or (N, H, W). Returns (N,) float64.
+    """
+    pixels = pixel_relevance(relevance).reshape(len(relevance), -1)
+    total = np.abs(pixels).sum(axis=1)
+    negative = np.abs(np.minimum(pixels, 0.0)).sum(axis=1)
+    return np.divide(negative, total, out=np.zeros_like(total), where=total > 0)
+
+
+def layer_totals(per_layer) -> np.ndarray:
+    """Relevance summed per layer and per image: (layers, N), for checking conservation.
+
+        total[l, n] = Σ_i R_i^(l)  over all neurons i of layer l, image n
+
+    per_layer : list of (layer name, relevance of shape (N, ...)), e.g. what
+        ``lrp_teach.explain(..., return_layers=True)`` returns. Conservation holds image by image
+        (signed sums: negative relevance cancels positive relevance).
+    """
+    per_layer = list(per_layer)
+    if not per_layer:
+        raise ValueError("per_layer is empty; pass the list of (layer name, relevance) that "
+                         "lrp_teach.explain(..., return_layers=True) returns.")
+    arrays = [np.asarray(relevance, dtype=np.float64) for _, relevance in per_layer]
+    sizes = {len(a) if a.ndim else None for a in arrays}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError("every layer's relevance needs the same leading image axis (N, ...); "
+                         f"got shapes {[a.shape for a in arrays]}.")
+    return np.stack([a.reshape(len(a), -1).sum(axis=1) for a in arrays])
+
+
+def object_evidence(relevance, masks) -> np.ndarray:
+    """Net (signed) relevance inside each image's mask, per image.
+
+        evidence_n = Σ_{p in mask_n} R_p,    R_p summed over the colour channels
+
+    Positive: the object is evidence FOR the explained class; negative: evidence AGAINST it.
+    relevance : (N, H, W, C) or (N, H, W); masks : (N, H, W) booleans. Returns (N,) float64.
+    """
+    pixels = pixel_relevance(relevance)
+    masks = np.asarray(masks)
+    if masks.dtype != bool:
+        masks = masks > 0
+    if masks.shape != pixels.shape:
+        raise ValueError(f"masks have shape {masks.shape} but the relevance maps have "
+                         f"{pixels.shape}; pass one (H, W) boolean mask per image.")
+    return (pixels * masks).sum(axis=(1, 2))
 
 
 def summarize(scores: dict) -> dict:

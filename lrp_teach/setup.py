@@ -80,6 +80,19 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
 def _configure_matplotlib() -> None:
     import matplotlib
 
+    # In a Jupyter kernel, draw figures inline even if MPLBACKEND (e.g. "Agg", common on CI
+    # machines) says otherwise: with a non-inline backend a notebook shows no figures at all.
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        shell = None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend("module://matplotlib_inline.backend_inline")
+
     # Inline figures as PNG at a fixed size and resolution, the same on every machine.
     matplotlib.rcParams.update(
         {

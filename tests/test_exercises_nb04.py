@@ -32,7 +32,7 @@ def _conv_zplus(a, kernel, bias, relevance, positive=True, use_bias=True, transp
 
 def test_conv_zplus_passes_on_the_right_answer(capsys):
     assert check.conv_zplus_step(_conv_zplus)
-    assert "✔" in capsys.readouterr().out
+    assert "✔ Exercise 1 (Conv2D z⁺ step): correct." in capsys.readouterr().out
 
 
 def test_conv_zplus_passes_with_the_gradient_trick():
@@ -68,7 +68,7 @@ def test_conv_zplus_stub_and_shape():
         check.conv_zplus_step(lambda a, k, b, r: a * 3.0)
 
 
-# ---------------------------------------------------------------- exercise 2: mass accuracy
+# ---------------------------------------------------------------- exercise 3: mass accuracy
 
 def _mass(relevance, mask):
     pixels = np.clip(relevance.sum(axis=-1), 0, None)
@@ -78,7 +78,7 @@ def _mass(relevance, mask):
 
 def test_mass_accuracy_passes(capsys):
     assert check.relevance_mass_accuracy(_mass)
-    assert "✔" in capsys.readouterr().out
+    assert "✔ Exercise 3 (relevance mass accuracy): correct." in capsys.readouterr().out
 
 
 def test_mass_accuracy_agrees_with_the_metrics_module():
@@ -117,7 +117,7 @@ def test_mass_accuracy_zero_positive_case():
         check.relevance_mass_accuracy(no_guard)
 
 
-# ---------------------------------------------------------------- exercise 3: object evidence
+# ---------------------------------------------------------------- exercise 2: object evidence
 
 def _evidence(relevance, masks):
     return (relevance.sum(axis=-1) * masks).sum(axis=(1, 2))
@@ -125,7 +125,13 @@ def _evidence(relevance, masks):
 
 def test_object_evidence_passes(capsys):
     assert check.object_evidence(_evidence)
-    assert "✔" in capsys.readouterr().out
+    assert "✔ Exercise 2 (evidence inside the object): correct." in capsys.readouterr().out
+
+
+def test_object_evidence_passes_with_the_metrics_version():
+    from lrp_teach import metrics
+
+    assert check.object_evidence(metrics.object_evidence)
 
 
 def test_object_evidence_typical_mistakes():
@@ -139,3 +145,12 @@ def test_object_evidence_typical_mistakes():
         check.object_evidence(lambda r, m: (np.clip(r.sum(-1), 0, None) * m).sum(axis=(1, 2)))
     with pytest.raises(ExerciseFailed, match="one number per image"):
         check.object_evidence(lambda r, m: (r.sum(-1) * m).sum())
+
+
+# ---------------------------------------------------------------- numbering = notebook order
+
+@pytest.mark.parametrize("checker, number", [
+    (check.conv_zplus_step, 1), (check.object_evidence, 2), (check.relevance_mass_accuracy, 3)])
+def test_stub_message_names_the_exercise_number(checker, number):
+    with pytest.raises(ExerciseFailed, match=rf"Exercise {number} \(.*not done yet"):
+        checker(_stub)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lrp_teach.exercises import ExerciseFailed
+from lrp_teach import metrics
 from lrp_teach.exercises import nb05 as check
 
 
@@ -18,36 +19,7 @@ def softmax(logits):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# ---- exercise 1 ------------------------------------------------------------------------------
-
-def initial_right(logits, target):
-    start = np.zeros_like(logits)
-    rows = np.arange(len(logits))
-    start[rows, target] = logits[rows, target]
-    return start
-
-
-def test_initial_relevance_passes(capsys):
-    assert check.initial_relevance(initial_right)
-    assert "✔" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (stub, "not done yet"),
-    (lambda logits, target: softmax(logits), "lecture's mistake"),
-    (lambda logits, target: np.eye(logits.shape[1])[target], "start with 1"),
-    (lambda logits, target: logits, "Keep only the target"),
-    (lambda logits, target: np.abs(initial_right(logits, target)), "Keep the sign"),
-    (lambda logits, target: initial_right(logits, target) * (softmax(logits) / np.where(
-        logits == 0, 1, logits)), "softmax probability"),
-    (lambda logits, target: None, "return"),
-])
-def test_initial_relevance_mistakes(wrong, message):
-    with pytest.raises(ExerciseFailed, match=message):
-        check.initial_relevance(wrong)
-
-
-# ---- exercise 2 ------------------------------------------------------------------------------
+# ---- exercise 1: negative share ----------------------------------------------------------------
 
 def share_right(relevance):
     maps = relevance.sum(axis=-1).reshape(len(relevance), -1)
@@ -56,8 +28,13 @@ def share_right(relevance):
         total > 0, total, 1), 0.0)
 
 
-def test_negative_share_passes():
+def test_negative_share_passes(capsys):
     assert check.negative_share(share_right)
+    assert "✔ Exercise 1 (share of negative relevance): correct." in capsys.readouterr().out
+
+
+def test_negative_share_passes_with_the_metrics_version():
+    assert check.negative_share(metrics.negative_share)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -76,14 +53,19 @@ def test_negative_share_mistakes(wrong, message):
         check.negative_share(wrong)
 
 
-# ---- exercise 3 ------------------------------------------------------------------------------
+# ---- exercise 2: layer totals ------------------------------------------------------------------
 
 def totals_right(per_layer):
     return np.array([r.reshape(len(r), -1).sum(axis=1) for _, r in per_layer])
 
 
-def test_layer_totals_passes():
+def test_layer_totals_passes(capsys):
     assert check.layer_totals(totals_right)
+    assert "✔ Exercise 2 (relevance per layer): correct." in capsys.readouterr().out
+
+
+def test_layer_totals_passes_with_the_metrics_version():
+    assert check.layer_totals(metrics.layer_totals)
 
 
 @pytest.mark.parametrize("wrong, message", [
@@ -98,3 +80,45 @@ def test_layer_totals_passes():
 def test_layer_totals_mistakes(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
         check.layer_totals(wrong)
+
+
+# ---- exercise 3: initial relevance -------------------------------------------------------------
+
+def initial_right(logits, target):
+    start = np.zeros_like(logits)
+    rows = np.arange(len(logits))
+    start[rows, target] = logits[rows, target]
+    return start
+
+
+def test_initial_relevance_passes(capsys):
+    assert check.initial_relevance(initial_right)
+    assert "✔ Exercise 3 (where LRP starts): correct." in capsys.readouterr().out
+
+
+def test_initial_relevance_passes_with_the_metrics_version():
+    assert check.initial_relevance(metrics.initial_relevance)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (stub, "not done yet"),
+    (lambda logits, target: softmax(logits), "lecture's mistake"),
+    (lambda logits, target: np.eye(logits.shape[1])[target], "start with 1"),
+    (lambda logits, target: logits, "Keep only the target"),
+    (lambda logits, target: np.abs(initial_right(logits, target)), "Keep the sign"),
+    (lambda logits, target: initial_right(logits, target) * (softmax(logits) / np.where(
+        logits == 0, 1, logits)), "softmax probability"),
+    (lambda logits, target: None, "return"),
+])
+def test_initial_relevance_mistakes(wrong, message):
+    with pytest.raises(ExerciseFailed, match=message):
+        check.initial_relevance(wrong)
+
+
+# ---- numbering = notebook order ---------------------------------------------------------------
+
+@pytest.mark.parametrize("checker, number", [
+    (check.negative_share, 1), (check.layer_totals, 2), (check.initial_relevance, 3)])
+def test_stub_message_names_the_exercise_number(checker, number):
+    with pytest.raises(ExerciseFailed, match=rf"Exercise {number} \(.*not done yet"):
+        checker(stub)

@@ -186,3 +186,65 @@ def test_dilate_grows_masks_by_a_square():
     assert metrics.dilate(corner, 1).sum() == 4        # clipped at the border
     with pytest.raises(ValueError, match="pixels"):
         metrics.dilate(mask, -1)
+
+
+# ---- the exercise answers of notebooks 04 and 05 (used by later cells and by the checkers) ----
+
+def test_initial_relevance_keeps_only_the_target_logit():
+    logits = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.5]])
+    start = metrics.initial_relevance(logits, [2, 0])
+    assert start.tolist() == [[0.0, 0.0, 3.0], [0.5, 0.0, 0.0]]
+    # one int for every image; a negative logit keeps its sign
+    assert metrics.initial_relevance(logits, 1).tolist() == [[0.0, -2.0, 0.0], [0.0, 4.0, 0.0]]
+    # the sum per image is the explained logit (not 1, as for the softmax)
+    assert np.allclose(metrics.initial_relevance(logits, [0, 1]).sum(axis=1), [1.0, 4.0])
+
+
+@pytest.mark.parametrize("logits, target, problem", [
+    (np.ones(3), 0, "batch axis"),
+    (np.ones((2, 3)), [0, 1, 2], "one int per image"),
+    (np.ones((2, 3)), [0, 3], "0..2"),
+    (np.ones((2, 3)), [0.0, 1.0], "ints"),
+])
+def test_initial_relevance_rejects_bad_input(logits, target, problem):
+    with pytest.raises(ValueError, match=problem):
+        metrics.initial_relevance(logits, target)
+
+
+def test_negative_share_known_values():
+    relevance = np.zeros((3, 2, 2, 3))
+    relevance[0, 0, 0] = [1.0, 1.0, 1.0]      # pixel +3
+    relevance[0, 1, 1] = [-1.0, 0.0, 0.0]     # pixel -1
+    relevance[1, 0, 0] = [2.0, -3.0, 0.0]     # channels mixed: the pixel is -1, all negative
+    share = metrics.negative_share(relevance)
+    assert share.shape == (3,)
+    assert share[0] == pytest.approx(1 / 4)   # |−1| / (3 + 1)
+    assert share[1] == 1.0
+    assert share[2] == 0.0                    # an all-zero map: 0, not NaN
+    # (N, H, W) maps work too
+    assert metrics.negative_share(relevance.sum(-1)).tolist() == share.tolist()
+
+
+def test_layer_totals_sums_each_layer_per_image():
+    per_layer = [("input", np.ones((2, 4, 4, 3))),
+                 ("conv", np.full((2, 4, 4, 2), -0.5)),
+                 ("logits", np.array([[0.0, 7.0], [-1.0, 0.0]]))]
+    totals = metrics.layer_totals(per_layer)
+    assert totals.shape == (3, 2)
+    assert totals.tolist() == [[48.0, 48.0], [-16.0, -16.0], [7.0, -1.0]]
+    with pytest.raises(ValueError, match="empty"):
+        metrics.layer_totals([])
+    with pytest.raises(ValueError, match="same leading image axis"):
+        metrics.layer_totals([("a", np.ones((2, 3))), ("b", np.ones((3, 3)))])
+
+
+def test_object_evidence_is_the_signed_sum_inside_the_mask():
+    relevance = np.zeros((2, 3, 3, 3))
+    relevance[0, 0, 0] = [1.0, 2.0, -0.5]     # inside: +2.5
+    relevance[0, 2, 2] = [9.0, 0.0, 0.0]      # outside: ignored
+    relevance[1, 0, 0] = [-1.0, -1.0, 0.0]    # inside: -2, the sign is kept
+    masks = np.zeros((2, 3, 3), dtype=bool)
+    masks[:, 0, :2] = True
+    assert metrics.object_evidence(relevance, masks).tolist() == [2.5, -2.0]
+    with pytest.raises(ValueError, match="one \\(H, W\\) boolean mask per image"):
+        metrics.object_evidence(relevance, masks[0])

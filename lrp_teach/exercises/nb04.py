@@ -3,14 +3,19 @@
 Shapes follow Keras: images and feature maps are (N, H, W, C) ("channels last"), a Conv2D kernel
 is (3, 3, C_in, C_out), a mask is (H, W) or (N, H, W) booleans.
 
-Each checker computes the right answer itself, tries the student's function on several inputs
-(random ones included) and names the typical mistake it recognises, never the answer.
+Exercises are numbered as they appear in the notebook: 1. the Conv2D z⁺ step, 2. the evidence
+inside the object, 3. relevance mass accuracy.
+
+Each checker computes the right answer itself (the last two with :mod:`lrp_teach.metrics`, which
+the notebook's later cells use too), tries the student's function on several inputs (random ones
+included) and names the typical mistake it recognises, never the answer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import metrics
 from ._core import call_student, expect_array, expect_close, fail, passed
 
 #: The stabiliser of the z⁺ rule (the engine's and zennit's default).
@@ -103,7 +108,43 @@ def conv_zplus_step(student_function) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 2: relevance mass accuracy of one heatmap
+# exercise 2: the evidence inside the object, for the true and for a wrong class
+# --------------------------------------------------------------------------------------------
+
+def object_evidence(student_function) -> bool:
+    """Check ``f(relevance (N, H, W, C), masks (N, H, W)) -> (N,)`` = Σ of R inside each mask."""
+    __tracebackhide__ = True
+    exercise = "Exercise 2 (evidence inside the object)"
+    rng = np.random.default_rng(6)
+    for n, size in ((1, 5), (3, 6), (4, 8)):
+        relevance = rng.normal(size=(n, size, size, 3))
+        masks = rng.random((n, size, size)) < 0.3
+        masks[:, 0, 0] = True
+        answer = call_student(exercise, student_function, relevance.copy(), masks.copy())
+        answer = expect_array(exercise, "evidence", answer)
+        expected = metrics.object_evidence(relevance, masks)
+        if answer.shape != expected.shape:
+            fail(exercise, f"return one number per image, shape {expected.shape}; got "
+                           f"{answer.shape}. Sum over the channels and the pixels, keep the "
+                           "image axis.")
+        if np.allclose(answer, expected, rtol=1e-6):
+            continue
+        if np.allclose(answer, relevance.sum(axis=(1, 2, 3))):
+            fail(exercise, "you summed over the whole image. Only the pixels where the mask is "
+                           "True count.")
+        if np.allclose(answer, (np.abs(relevance).sum(-1) * masks).sum(axis=(1, 2))) or \
+                np.allclose(answer, (np.abs(relevance.sum(-1)) * masks).sum(axis=(1, 2))):
+            fail(exercise, "keep the sign: the point is to see whether the evidence is FOR "
+                           "(positive) or AGAINST (negative) the class.")
+        if np.allclose(answer, (np.clip(relevance.sum(-1), 0, None) * masks).sum(axis=(1, 2))):
+            fail(exercise, "keep the negative relevance too: we want the net evidence.")
+        fail(exercise, "the values do not match Σ over the mask pixels of the relevance "
+                       "(summed over channels).")
+    return passed(exercise)
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3: relevance mass accuracy of one heatmap
 # --------------------------------------------------------------------------------------------
 
 def _mass_accuracy(relevance, mask, part="positive", per_pixel=True, normalise="mass"):
@@ -139,7 +180,7 @@ def _mass_cases(seed=5):
 def relevance_mass_accuracy(student_function) -> bool:
     """Check ``f(relevance (H, W, C), mask (H, W)) -> float`` = positive mass inside / total."""
     __tracebackhide__ = True
-    exercise = "Exercise 2 (relevance mass accuracy)"
+    exercise = "Exercise 3 (relevance mass accuracy)"
     for relevance, mask in _mass_cases():
         answer = call_student(exercise, student_function, relevance.copy(), mask.copy())
         answer = expect_array(exercise, "mass accuracy", answer)
@@ -147,7 +188,7 @@ def relevance_mass_accuracy(student_function) -> bool:
             fail(exercise, f"return ONE number per heatmap, got an array of shape {answer.shape}. "
                            "Sum the relevance over the channels first, then over the pixels.")
         value = float(answer.reshape(()))
-        expected = _mass_accuracy(relevance, mask)
+        expected = float(metrics.relevance_mass_accuracy(relevance[None], mask[None])[0])
         if np.isclose(value, expected, rtol=1e-6, atol=1e-9):
             continue
         if not 0.0 <= value <= 1.0:
@@ -169,44 +210,4 @@ def relevance_mass_accuracy(student_function) -> bool:
     if not np.isfinite(np.asarray(empty, dtype=np.float64)).all() or float(empty) != 0.0:
         fail(exercise, "a heatmap without any positive relevance points at nothing: return 0.0 "
                        "(and avoid dividing by zero).")
-    return passed(exercise)
-
-
-# --------------------------------------------------------------------------------------------
-# exercise 3: the evidence inside the object, for the true and for a wrong class
-# --------------------------------------------------------------------------------------------
-
-def _evidence(relevance, masks):
-    return (relevance.sum(axis=-1) * masks).sum(axis=(1, 2))
-
-
-def object_evidence(student_function) -> bool:
-    """Check ``f(relevance (N, H, W, C), masks (N, H, W)) -> (N,)`` = Σ of R inside each mask."""
-    __tracebackhide__ = True
-    exercise = "Exercise 3 (evidence inside the object)"
-    rng = np.random.default_rng(6)
-    for n, size in ((1, 5), (3, 6), (4, 8)):
-        relevance = rng.normal(size=(n, size, size, 3))
-        masks = rng.random((n, size, size)) < 0.3
-        masks[:, 0, 0] = True
-        answer = call_student(exercise, student_function, relevance.copy(), masks.copy())
-        answer = expect_array(exercise, "evidence", answer)
-        expected = _evidence(relevance, masks)
-        if answer.shape != expected.shape:
-            fail(exercise, f"return one number per image, shape {expected.shape}; got "
-                           f"{answer.shape}. Sum over the channels and the pixels, keep the "
-                           "image axis.")
-        if np.allclose(answer, expected, rtol=1e-6):
-            continue
-        if np.allclose(answer, relevance.sum(axis=(1, 2, 3))):
-            fail(exercise, "you summed over the whole image. Only the pixels where the mask is "
-                           "True count.")
-        if np.allclose(answer, (np.abs(relevance).sum(-1) * masks).sum(axis=(1, 2))) or \
-                np.allclose(answer, (np.abs(relevance.sum(-1)) * masks).sum(axis=(1, 2))):
-            fail(exercise, "keep the sign: the point is to see whether the evidence is FOR "
-                           "(positive) or AGAINST (negative) the class.")
-        if np.allclose(answer, (np.clip(relevance.sum(-1), 0, None) * masks).sum(axis=(1, 2))):
-            fail(exercise, "keep the negative relevance too: we want the net evidence.")
-        fail(exercise, "the values do not match Σ over the mask pixels of the relevance "
-                       "(summed over channels).")
     return passed(exercise)

@@ -1,33 +1,28 @@
-"""Checkers for notebook 05, LRP on VGG16.
+"""Checkers for notebook 05, LRP on VGG16, numbered as the exercises appear in the notebook.
 
-1. ``initial_relevance(logits, target)``: where LRP starts -- the target logit, not the softmax
-   vector (the lecture's first flaw).
-2. ``negative_share(relevance)``: how much of a heatmap is negative evidence (what the rainbow map
+1. ``negative_share(relevance)``: how much of a heatmap is negative evidence (what the rainbow map
    hides).
-3. ``layer_totals(per_layer)``: relevance summed per layer and per image (conservation).
+2. ``layer_totals(per_layer)``: relevance summed per layer and per image (conservation).
+3. ``initial_relevance(logits, target)``: where LRP starts -- the target logit, not the softmax
+   vector (the lecture's first flaw).
 
-Batches come first everywhere. Each checker computes the right answer itself, tries the student's
-function on several inputs (random ones too) and names the typical mistake without the answer.
+Batches come first everywhere. Each checker computes the right answer itself (with the reference
+implementations in :mod:`lrp_teach.metrics`, which the notebook's later cells use too), tries the
+student's function on several inputs (random ones too) and names the typical mistake without the
+answer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import metrics
 from ._core import call_student, expect_array, fail, passed
 
 
 # --------------------------------------------------------------------------------------------
-# reference answers
+# reference answers: lrp_teach.metrics; helpers for recognising mistakes
 # --------------------------------------------------------------------------------------------
-
-def _reference_initial(logits, target):
-    logits = np.asarray(logits, dtype=np.float64)
-    start = np.zeros_like(logits)
-    rows = np.arange(logits.shape[0])
-    start[rows, target] = logits[rows, target]
-    return start
-
 
 def _softmax(logits):
     logits = np.asarray(logits, dtype=np.float64)
@@ -40,80 +35,20 @@ def _pixel_maps(relevance):
     return relevance.sum(axis=-1).reshape(relevance.shape[0], -1)
 
 
-def _reference_negative_share(relevance):
-    maps = _pixel_maps(relevance)
-    negative = np.abs(np.minimum(maps, 0)).sum(axis=1)
-    total = np.abs(maps).sum(axis=1)
-    return np.divide(negative, total, out=np.zeros_like(total), where=total > 0)
-
-
-def _reference_layer_totals(per_layer):
-    return np.stack([np.asarray(r, dtype=np.float64).reshape(len(r), -1).sum(axis=1)
-                     for _, r in per_layer])
-
-
 # --------------------------------------------------------------------------------------------
-# exercise 1: the starting relevance
-# --------------------------------------------------------------------------------------------
-
-def initial_relevance(student_function) -> bool:
-    """``f(logits, target)`` -> (N, C): the target logit at the target class, 0 elsewhere."""
-    __tracebackhide__ = True
-    exercise = "Exercise 1 (where LRP starts)"
-    rng = np.random.default_rng(51)
-    for n, c in ((1, 5), (3, 10), (4, 1000)):
-        logits = rng.normal(scale=4.0, size=(n, c))
-        logits[0, 0] = -abs(logits[0, 0]) - 1.0  # a negative logit among the targets
-        target = rng.integers(0, c, size=n)
-        target[0] = 0
-        value = call_student(exercise, student_function, logits.copy(), target.copy())
-        expected = _reference_initial(logits, target)
-        got = expect_array(exercise, "the starting relevance", value, shape=expected.shape)
-        if np.allclose(got, expected, rtol=1e-6, atol=1e-9):
-            continue
-        probabilities = _softmax(logits)
-        if np.allclose(got, probabilities, rtol=1e-5, atol=1e-9):
-            fail(exercise, "this is the whole softmax vector -- exactly the lecture's mistake: it "
-                           "explains all 1000 classes at once, squashed to probabilities. Start "
-                           "from ONE class's logit.")
-        rows = np.arange(n)
-        if np.allclose(got[rows, target], probabilities[rows, target], rtol=1e-5) and \
-                np.allclose(np.delete(got.ravel(), rows * c + target), 0):
-            fail(exercise, "you put the target's softmax probability at the target. LRP explains "
-                           "the score before the softmax (the logit): the softmax mixes in every "
-                           "other class.")
-        if np.allclose(got, np.eye(c)[target]):
-            fail(exercise, "you start with 1 at the target. The starting relevance is the "
-                           "network's output for that class (its logit), so that the heatmap "
-                           "adds up to the score it explains.")
-        if np.allclose(got, logits):
-            fail(exercise, "every class keeps its logit. Keep only the target class's entry and "
-                           "set the others to 0.")
-        if np.allclose(got, np.abs(expected)):
-            fail(exercise, "a negative logit came out positive. Keep the sign: a class the network "
-                           "scores below zero starts with negative relevance.")
-        if got.shape == expected.shape and np.allclose(got.sum(axis=1), expected.sum(axis=1)):
-            fail(exercise, "the total per image is right, but it sits at the wrong class. Index "
-                           "each row with its own target.")
-        fail(exercise, "the starting relevance does not match: it should be zero everywhere except "
-                       "at each image's target class.")
-    return passed(exercise)
-
-
-# --------------------------------------------------------------------------------------------
-# exercise 2: the negative share of a heatmap
+# exercise 1: the negative share of a heatmap
 # --------------------------------------------------------------------------------------------
 
 def negative_share(student_function) -> bool:
     """``f(relevance)`` for (N, H, W, C) -> (N,): Σ|negative pixel relevance| / Σ|pixel relevance|."""
     __tracebackhide__ = True
-    exercise = "Exercise 2 (share of negative relevance)"
+    exercise = "Exercise 1 (share of negative relevance)"
     rng = np.random.default_rng(52)
     for shape in ((1, 4, 4, 3), (3, 6, 5, 3), (2, 8, 8, 3)):
         relevance = rng.normal(size=shape) + rng.normal(size=(shape[0], 1, 1, 1))
         relevance[0] *= rng.random(shape[1:]) ** 3  # make magnitudes uneven: counts != shares
         value = call_student(exercise, student_function, relevance.copy())
-        expected = _reference_negative_share(relevance)
+        expected = metrics.negative_share(relevance)
         got = expect_array(exercise, "the negative share", value)
         if got.shape != expected.shape:
             if got.size == 1:
@@ -144,13 +79,13 @@ def negative_share(student_function) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 3: relevance per layer
+# exercise 2: relevance per layer
 # --------------------------------------------------------------------------------------------
 
 def layer_totals(student_function) -> bool:
     """``f(per_layer)`` -> array (L, N): relevance summed per layer and per image."""
     __tracebackhide__ = True
-    exercise = "Exercise 3 (relevance per layer)"
+    exercise = "Exercise 2 (relevance per layer)"
     rng = np.random.default_rng(53)
     for n in (1, 3):
         per_layer = [("input", rng.normal(size=(n, 6, 6, 3))),
@@ -159,7 +94,7 @@ def layer_totals(student_function) -> bool:
                      ("flatten", rng.normal(size=(n, 36))),
                      ("predictions", rng.normal(size=(n, 10)))]
         value = call_student(exercise, student_function, [(k, v.copy()) for k, v in per_layer])
-        expected = _reference_layer_totals(per_layer)
+        expected = metrics.layer_totals(per_layer)
         got = expect_array(exercise, "the totals", value)
         if got.shape == expected.shape[::-1] and got.shape != expected.shape:
             fail(exercise, f"the shape is {got.shape}; put the layers first: (layers, images) = "
@@ -181,4 +116,52 @@ def layer_totals(student_function) -> bool:
             fail(exercise, "you took the mean. Conservation is about the total (sum): layers have "
                            "different numbers of neurons.")
         fail(exercise, "the totals do not match the sums of each layer's relevance per image.")
+    return passed(exercise)
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3: the starting relevance
+# --------------------------------------------------------------------------------------------
+
+def initial_relevance(student_function) -> bool:
+    """``f(logits, target)`` -> (N, C): the target logit at the target class, 0 elsewhere."""
+    __tracebackhide__ = True
+    exercise = "Exercise 3 (where LRP starts)"
+    rng = np.random.default_rng(51)
+    for n, c in ((1, 5), (3, 10), (4, 1000)):
+        logits = rng.normal(scale=4.0, size=(n, c))
+        logits[0, 0] = -abs(logits[0, 0]) - 1.0  # a negative logit among the targets
+        target = rng.integers(0, c, size=n)
+        target[0] = 0
+        value = call_student(exercise, student_function, logits.copy(), target.copy())
+        expected = metrics.initial_relevance(logits, target)
+        got = expect_array(exercise, "the starting relevance", value, shape=expected.shape)
+        if np.allclose(got, expected, rtol=1e-6, atol=1e-9):
+            continue
+        probabilities = _softmax(logits)
+        if np.allclose(got, probabilities, rtol=1e-5, atol=1e-9):
+            fail(exercise, "this is the whole softmax vector -- exactly the lecture's mistake: it "
+                           "explains all 1000 classes at once, squashed to probabilities. Start "
+                           "from ONE class's logit.")
+        rows = np.arange(n)
+        if np.allclose(got[rows, target], probabilities[rows, target], rtol=1e-5) and \
+                np.allclose(np.delete(got.ravel(), rows * c + target), 0):
+            fail(exercise, "you put the target's softmax probability at the target. LRP explains "
+                           "the score before the softmax (the logit): the softmax mixes in every "
+                           "other class.")
+        if np.allclose(got, np.eye(c)[target]):
+            fail(exercise, "you start with 1 at the target. The starting relevance is the "
+                           "network's output for that class (its logit), so that the heatmap "
+                           "adds up to the score it explains.")
+        if np.allclose(got, logits):
+            fail(exercise, "every class keeps its logit. Keep only the target class's entry and "
+                           "set the others to 0.")
+        if np.allclose(got, np.abs(expected)):
+            fail(exercise, "a negative logit came out positive. Keep the sign: a class the network "
+                           "scores below zero starts with negative relevance.")
+        if got.shape == expected.shape and np.allclose(got.sum(axis=1), expected.sum(axis=1)):
+            fail(exercise, "the total per image is right, but it sits at the wrong class. Index "
+                           "each row with its own target.")
+        fail(exercise, "the starting relevance does not match: it should be zero everywhere except "
+                       "at each image's target class.")
     return passed(exercise)
