@@ -32,8 +32,9 @@ Conventions (the same as zennit's ``zennit.rules`` so that results can be compar
   (x⁺W⁻ + b⁻ + x⁻W⁺) each get their own stabilised denominator;
   ``R = α·R_positive − β·R_negative`` with α − β = 1 (an error otherwise), α, β ≥ 0.
 * w² (:class:`WSquare`) and flat (:class:`Flat`) ignore the bias and the input values:
-  ``R_j = Σ_k ρ(w_jk) / Σ_j ρ(w_jk) · R_k`` with ρ(w) = w² resp. 1. (zennit squares the bias too
-  unless ``zero_params='bias'``; the textbook rule, used here, has no bias.)
+  ``R_j = Σ_k ρ(w_jk) / Σ_j ρ(w_jk) · R_k`` with ρ(w) = w² resp. 1. (zennit's ``WSquare`` squares
+  the bias too unless ``zero_params='bias'``; the textbook rule, used here, has no bias. zennit's
+  ``Flat`` always drops the bias, as here.)
 * z^B (:class:`ZBox`) for pixels bounded by ``low ≤ x ≤ high``:
   ``z_k = Σ_j x_j w_jk − l_j w⁺_jk − h_j w⁻_jk`` and
   ``R_j = (x_j c_j − l_j c⁺_j − h_j c⁻_j)`` with ``c⁺ = W⁺ s``, ``c⁻ = W⁻ s``. The bias cancels
