@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from exercise_helpers import not_done as stub
 from lrp_teach.exercises import ExerciseFailed
 from lrp_teach import metrics
 from lrp_teach.exercises import nb05 as check
-
-
-def stub(*args):
-    raise NotImplementedError()
 
 
 def softmax(logits):
