@@ -18,19 +18,23 @@ perturbation curve
 
     AOPC = 1/(L+1) * sum_{k=0..L} ( f(x^(0)) - f(x^(k)) )     (higher = better).
 
-Flipping the least relevant pixels first should, conversely, keep the logit up; the difference
-AOPC(most first) - AOPC(least first) removes what any replacement does to a network (the new
-pixels are out of distribution) and keeps what the ordering contributes.
+The ordering must be the same for every method compared: by signed relevance (evidence for the
+class first; for maps >= 0 the same as by |R|) or by |R|; ties are broken at random
+(:func:`flipping_order`). What any replacement does to the network (new pixels can be out of
+distribution) is measured by flipping in *random* orders (several seeds): a method's score is its
+AOPC minus the random orderings' AOPC on the same images, with a bootstrap interval over the
+images (:func:`bootstrap_interval`). :func:`replacement_values` offers uniform noise, the mean
+colour and a local blur.
 
 Sanity check (Adebayo et al. 2018): re-initialise the layers from the top down
-(:func:`cascading_randomization`) and compare each method's maps with the original ones
-(:func:`spearman_rank_correlation` of |R|). A method whose maps hardly change when the weights
-become random does not explain the model.
+(:func:`cascading_randomization`) and compare each method's maps with the original ones with
+several similarity measures (:func:`spearman_rank_correlation` of |R|,
+:func:`pearson_correlation`, :func:`top_fraction_overlap`). A method whose maps hardly change when
+the weights become random does not explain the model.
 
-The answers of the exercises in notebooks 04 and 05 are here too (:func:`initial_relevance`,
-:func:`negative_share`, :func:`layer_totals`, :func:`object_evidence`): the cells after an
-exercise use them, so a notebook runs whether or not the exercise was solved, and the checkers
-in ``lrp_teach.exercises`` use them as their reference.
+The reference answers of the exercises of notebooks 04 and 05 live with their checkers
+(``lrp_teach.exercises.nb04`` / ``nb05``); ``metrics.initial_relevance``,
+``metrics.negative_share`` and ``metrics.object_evidence`` still work (they are those answers).
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ import numpy as np
 
 
 def pixel_relevance(relevance) -> np.ndarray:
-    """(N, H, W, C) -> (N, H, W) by summing channels; (N, H, W) is returned as float64."""
+    """(N, H, W, C) -> (N, H, W) by summing channels; (N, H, W) is returned as float64.
+
+    The course's one helper for "a pixel's relevance is the sum over its colour channels"
+    (``viz.to_map`` and the exercise checkers use it too).
+    """
     relevance = np.asarray(relevance, dtype=np.float64)
     if relevance.ndim == 4:
         return relevance.sum(axis=-1)
@@ -124,15 +132,71 @@ def random_relevance(shape, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, shape)
 
 
-def flipping_order(relevance) -> np.ndarray:
-    """Pixel indices (flattened H*W) per image, most relevant first (stable for ties)."""
-    flat = pixel_relevance(relevance).reshape(len(relevance), -1)
-    return np.argsort(-flat, axis=1, kind="stable")
+def flipping_order(relevance, by: str = "signed", seed: int | None = 0) -> np.ndarray:
+    """Pixel indices (flattened H*W) per image, most relevant first.
+
+    by : "signed" orders by the pixel's relevance R_p (evidence FOR the class first, evidence
+        AGAINST it last); "absolute" by |R_p| (any strong evidence first, whatever its sign). For
+        maps that are >= 0 (|gradient|, Grad-CAM) the two are the same.
+    seed : ties (equal relevance, e.g. the zeros of a z⁺ or Grad-CAM map) are broken in a random
+        order drawn from this seed, so that no method profits from the pixels' reading order;
+        ``None`` keeps reading order for ties (a stable sort).
+    """
+    pixels = pixel_relevance(relevance).reshape(len(relevance), -1)
+    if by == "absolute":
+        pixels = np.abs(pixels)
+    elif by != "signed":
+        raise ValueError(f"by must be 'signed' or 'absolute', got {by!r}.")
+    if seed is None:
+        return np.argsort(-pixels, axis=1, kind="stable")
+    tie_break = np.random.default_rng(seed).random(pixels.shape)
+    # lexsort sorts by the last key first: by -relevance, then by the random tie-breaker
+    return np.stack([np.lexsort((t, -p)) for p, t in zip(pixels, tie_break)])
+
+
+def replacement_values(images, replacement="uniform", seed: int = 0) -> np.ndarray:
+    """What a flipped pixel becomes, for every pixel of every image (same shape as ``images``).
+
+    "uniform": fresh U[0, 1] colours (seeded); "mean": the image's mean colour; "blur": the image
+    averaged over a 9×9 window (a crude inpainting: the flipped pixel takes its neighbourhood's
+    colour); a number: that constant.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if isinstance(replacement, str):
+        if replacement == "uniform":
+            return np.random.default_rng(seed).uniform(0.0, 1.0, images.shape).astype(np.float32)
+        if replacement == "mean":
+            return np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape).copy()
+        if replacement == "blur":
+            return _box_blur(images, radius=4)
+        raise ValueError(f"replacement must be 'uniform', 'mean', 'blur' or a number, got "
+                         f"{replacement!r}.")
+    return np.full(images.shape, float(replacement), dtype=np.float32)
+
+
+def _box_blur(images, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)² window (edges: the window is cut at the border), per channel."""
+    padded = np.pad(images.astype(np.float64), ((0, 0), (radius + 1, radius), (radius + 1, radius),
+                                                (0, 0)))
+    ones = np.pad(np.ones(images.shape[1:3]), ((radius + 1, radius), (radius + 1, radius)))
+    table = padded.cumsum(1).cumsum(2)
+    counts = ones.cumsum(0).cumsum(1)
+    w = 2 * radius + 1
+    h_, w_ = images.shape[1:3]
+
+    def window(t):
+        return (t[..., w:w + h_, w:w + w_, :] - t[..., :h_, w:w + w_, :]
+                - t[..., w:w + h_, :w_, :] + t[..., :h_, :w_, :])
+
+    sums = window(table)
+    n = window(counts[None, ..., None])
+    return (sums / n).astype(np.float32)
 
 
 def pixel_flipping(model, images, relevance, target, steps: int = 16, pixels_per_step: int = 48,
                    replacement="uniform", seed: int = 0, batch_size: int = 512,
-                   most_relevant_first: bool = True) -> np.ndarray:
+                   most_relevant_first: bool = True, by: str = "signed",
+                   tie_seed: int | None = 0) -> np.ndarray:
     """The explained logit while pixels are replaced, most relevant first.
 
     Parameters
@@ -141,34 +205,29 @@ def pixel_flipping(model, images, relevance, target, steps: int = 16, pixels_per
     images : (N, H, W, C). relevance : (N, H, W[, C]) maps of the same images.
     target : (N,) the class whose logit is tracked (the one the maps explain).
     steps : number of flipping steps L; step k has replaced k * pixels_per_step pixels.
-    replacement : "uniform" (fresh U[0, 1] values, the same draw for every method thanks to
-        ``seed``), "mean" (the image's mean colour) or a number (a constant value).
-    most_relevant_first : False flips the LEAST relevant pixels first ("LeRF"). The difference
-        AOPC(most first) - AOPC(least first) cancels the part of the logit drop that comes from
-        the replaced pixels merely looking unusual (noise the network never saw), which hits
-        every ordering alike (cf. Blücher et al. 2024, "Decoupling pixel flipping and occlusion
-        strategy").
+    replacement : see :func:`replacement_values` ("uniform" noise, the same draw for every method
+        thanks to ``seed``; "mean"; "blur"; a number).
+    by, tie_seed : the ordering, see :func:`flipping_order` (signed relevance by default; ties in
+        a random order).
+    most_relevant_first : False flips the LEAST relevant pixels first ("LeRF"). Note that with
+        ``by="signed"`` the least relevant pixels of a signed map are its most NEGATIVE ones
+        (evidence against the class), not its unimportant ones.
 
     Returns the curve (N, steps + 1): column 0 is the unperturbed logit.
     """
     images = np.asarray(images, dtype=np.float32)
     n, height, width, channels = images.shape
     target = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,))
-    order = flipping_order(relevance if most_relevant_first
-                           else -pixel_relevance(relevance))
+    order = flipping_order(relevance, by=by, seed=tie_seed)
+    if not most_relevant_first:
+        order = flipping_order(-pixel_relevance(relevance) if by == "signed"
+                               else -np.abs(pixel_relevance(relevance)), seed=tie_seed)
     if order.shape[1] != height * width:
         raise ValueError(f"relevance maps have {order.shape[1]} pixels, images {height * width}.")
     if steps * pixels_per_step > height * width:
         raise ValueError(f"steps * pixels_per_step = {steps * pixels_per_step} exceeds the "
                          f"{height * width} pixels of an image; lower one of them.")
-    if isinstance(replacement, str) and replacement == "uniform":
-        fill = np.random.default_rng(seed).uniform(0.0, 1.0, images.shape).astype(np.float32)
-    elif isinstance(replacement, str) and replacement == "mean":
-        fill = np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape)
-    elif isinstance(replacement, str):
-        raise ValueError(f"replacement must be 'uniform', 'mean' or a number, got {replacement!r}.")
-    else:
-        fill = np.full(images.shape, float(replacement), dtype=np.float32)
+    fill = replacement_values(images, replacement, seed)
 
     # All perturbed versions at once: (N, steps + 1, H*W, C), then the model in large batches.
     flat_images = images.reshape(n, height * width, channels)
@@ -212,6 +271,70 @@ def spearman_rank_correlation(a, b) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(len(a)), where=denominator > 0)
 
 
+def pearson_correlation(a, b) -> np.ndarray:
+    """Pearson correlation of two batches of maps (pixel relevance, signed), per image."""
+    a = pixel_relevance(a).reshape(len(a), -1)
+    b = pixel_relevance(b).reshape(len(b), -1)
+    if a.shape != b.shape:
+        raise ValueError(f"the two batches differ in shape: {a.shape} vs {b.shape}.")
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.divide((a * b).sum(axis=1), denominator, out=np.zeros(len(a)),
+                     where=denominator > 0)
+
+
+def top_fraction_overlap(a, b, fraction: float = 0.1, seed: int | None = 0) -> np.ndarray:
+    """Share of map a's top pixels (by |R|, the top ``fraction``) that are also among b's, per image.
+
+    1 = the same most relevant pixels, ``fraction`` = what two unrelated maps share on average.
+    Ties are broken at random (``seed``), as in :func:`flipping_order`.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}.")
+    top_a = flipping_order(a, by="absolute", seed=seed)
+    top_b = flipping_order(b, by="absolute", seed=None if seed is None else seed + 1)
+    if top_a.shape != top_b.shape:
+        raise ValueError(f"the two batches differ in shape: {top_a.shape} vs {top_b.shape}.")
+    k = max(1, int(round(fraction * top_a.shape[1])))
+    return np.array([len(np.intersect1d(x[:k], y[:k])) / k for x, y in zip(top_a, top_b)])
+
+
+def bootstrap_interval(values, level: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over images and its percentile bootstrap interval.
+
+    Resamples the images with replacement ``resamples`` times (seeded): the interval says how much
+    the mean would move with another draw of test images of the same size.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if len(values) < 2:
+        raise ValueError("a bootstrap interval needs at least 2 values (one per image).")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def stable_round(value, decimals: int, tolerance: float) -> float:
+    """``round(value, decimals)``, refusing when a change of ±tolerance could change the result.
+
+    For numbers printed in notebooks whose outputs are compared on other machines: ``tolerance``
+    is how far the value may legitimately move there (float32 sums in another order, near-ties
+    ordered differently). If the value sits closer than that to a rounding boundary, the printed
+    digits would differ on another machine -- print fewer decimals instead.
+    """
+    value = float(value)
+    shown = round(value, decimals)
+    if round(value - tolerance, decimals) != shown or round(value + tolerance, decimals) != shown:
+        raise ValueError(f"{value!r} lies within {tolerance:g} of a rounding boundary at "
+                         f"{decimals} decimals: its printed digits are not stable across machines. "
+                         "Print fewer decimals (or tag the cell nbval-ignore-output and assert "
+                         "with a tolerance).")
+    return shown + 0.0   # no "-0.0"
+
+
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     order = np.argsort(values, kind="stable")
     ranks = np.empty(len(values), dtype=np.float64)
@@ -248,60 +371,6 @@ def cascading_randomization(model, seed: int = 0):
         yield layer.name, copy
 
 
-# --------------------------------------------------------------------------------------------
-# The exercise answers of notebooks 04 and 05, for the cells that come after the exercises (so a
-# notebook runs whether or not the student solved them) and as the checkers' reference.
-# --------------------------------------------------------------------------------------------
-
-def initial_relevance(logits, target) -> np.ndarray:
-    """The relevance LRP starts from: the target logit at the target class, 0 elsewhere.
-
-        R_c^(start) = f_c(x)  if c = target,   0 otherwise         (per image)
-
-    so that the heatmap adds up to the score it explains (not to the softmax vector).
-
-    Parameters
-    ----------
-    logits : (N, C) the network's scores before the softmax.
-    target : an int (the same class for every image) or N ints, one per image.
-
-    Returns (N, C) float64.
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, classes), got {logits.shape}. "
-                         "For a single image add a batch axis: logits[None].")
-    n, classes = logits.shape
-    target = np.asarray(target)
-    if target.ndim > 1 or (target.ndim == 1 and len(target) != n):
-        raise ValueError(f"target must be one int or one int per image ({n}), got shape "
-                         f"{target.shape}.")
-    if not np.issubdtype(target.dtype, np.integer):
-        raise ValueError(f"target must hold class indices (ints), got dtype {target.dtype}.")
-    target = np.broadcast_to(target, (n,))
-    if np.any((target < 0) | (target >= classes)):
-        raise ValueError(f"target classes must lie in 0..{classes - 1}, got {target.tolist()}.")
-    start = np.zeros_like(logits)
-    rows = np.arange(n)
-    start[rows, target] = logits[rows, target]
-    return start
-
-
-def negative_share(relevance) -> np.ndarray:
-    """Share of a heatmap's |relevance| that is evidence *against* the class, per image, in [0, 1].
-
-    With R_p the relevance of pixel p summed over its colour channels:
-
-        share = Σ_p |min(R_p, 0)|  /  Σ_p |R_p|        (0 for an all-zero map)
-
-    relevance : (N, H, W, C) or (N, H, W). Returns (N,) float64.
-    """
-    pixels = pixel_relevance(relevance).reshape(len(relevance), -1)
-    total = np.abs(pixels).sum(axis=1)
-    negative = np.abs(np.minimum(pixels, 0.0)).sum(axis=1)
-    return np.divide(negative, total, out=np.zeros_like(total), where=total > 0)
-
-
 def layer_totals(per_layer) -> np.ndarray:
     """Relevance summed per layer and per image: (layers, N), for checking conservation.
 
@@ -323,24 +392,19 @@ def layer_totals(per_layer) -> np.ndarray:
     return np.stack([a.reshape(len(a), -1).sum(axis=1) for a in arrays])
 
 
-def object_evidence(relevance, masks) -> np.ndarray:
-    """Net (signed) relevance inside each image's mask, per image.
-
-        evidence_n = Σ_{p in mask_n} R_p,    R_p summed over the colour channels
-
-    Positive: the object is evidence FOR the explained class; negative: evidence AGAINST it.
-    relevance : (N, H, W, C) or (N, H, W); masks : (N, H, W) booleans. Returns (N,) float64.
-    """
-    pixels = pixel_relevance(relevance)
-    masks = np.asarray(masks)
-    if masks.dtype != bool:
-        masks = masks > 0
-    if masks.shape != pixels.shape:
-        raise ValueError(f"masks have shape {masks.shape} but the relevance maps have "
-                         f"{pixels.shape}; pass one (H, W) boolean mask per image.")
-    return (pixels * masks).sum(axis=(1, 2))
-
-
 def summarize(scores: dict) -> dict:
     """{name: per-image array} -> {name: mean} (float, rounded to 4 digits for printing)."""
     return {name: round(float(np.mean(values)), 4) for name, values in scores.items()}
+
+
+#: exercise answers kept reachable under their old names (they live in lrp_teach.exercises)
+_MOVED = {"initial_relevance": "nb05", "negative_share": "nb05", "object_evidence": "nb04"}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
+
+        module = importlib.import_module(f"lrp_teach.exercises.{_MOVED[name]}")
+        return getattr(module, "reference_" + name)
+    raise AttributeError(f"module 'lrp_teach.metrics' has no attribute {name!r}")

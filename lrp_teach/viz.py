@@ -16,16 +16,19 @@ import numpy as np
 
 
 def to_map(relevance) -> np.ndarray:
-    """(H, W, C) -> (H, W) by summing channels (a pixel's relevance is the sum over its colours)."""
+    """(H, W, C) -> (H, W) by summing channels (a pixel's relevance is the sum over its colours).
+
+    One image; :func:`lrp_teach.metrics.pixel_relevance` is the same for a batch (and does the work).
+    """
+    from .metrics import pixel_relevance
+
     relevance = np.asarray(relevance, dtype=np.float64)
     if relevance.ndim == 4 and relevance.shape[0] == 1:
         relevance = relevance[0]
-    if relevance.ndim == 3:
-        relevance = relevance.sum(axis=-1)
-    if relevance.ndim != 2:
+    if relevance.ndim not in (2, 3):
         raise ValueError("expected one relevance map of shape (H, W) or (H, W, C), got shape "
                          f"{relevance.shape}; pass one image of a batch, e.g. R[0].")
-    return relevance
+    return pixel_relevance(relevance[None])[0] if relevance.ndim == 3 else relevance
 
 
 def signed_scale(heatmap_2d: np.ndarray, scale: str = "robust") -> float:

@@ -248,3 +248,88 @@ def test_object_evidence_is_the_signed_sum_inside_the_mask():
     assert metrics.object_evidence(relevance, masks).tolist() == [2.5, -2.0]
     with pytest.raises(ValueError, match="one \\(H, W\\) boolean mask per image"):
         metrics.object_evidence(relevance, masks[0])
+
+
+# ---------------------------------------------------------------- ordering, baselines, uncertainty
+
+def test_flipping_order_breaks_ties_at_random_but_reproducibly():
+    relevance = np.zeros((1, 4, 4))
+    relevance[0, 3, 3] = 1.0                                   # one clear winner, 15 ties
+    first = metrics.flipping_order(relevance, seed=0)
+    assert first[0, 0] == 15                                   # the winner goes first
+    assert first[0, 1:].tolist() != list(range(15))            # ties not in reading order
+    assert (metrics.flipping_order(relevance, seed=0) == first).all()
+    assert (metrics.flipping_order(relevance, seed=1) != first).any()
+    assert metrics.flipping_order(relevance, seed=None)[0, 1:].tolist() == list(range(15))
+
+
+def test_flipping_order_signed_vs_absolute():
+    relevance = np.array([[[0.5, -2.0, 1.0]]])                 # (1, 1, 3)
+    assert metrics.flipping_order(relevance, by="signed").tolist() == [[2, 0, 1]]
+    assert metrics.flipping_order(relevance, by="absolute").tolist() == [[1, 2, 0]]
+    with pytest.raises(ValueError, match="signed' or 'absolute"):
+        metrics.flipping_order(relevance, by="abs")
+
+
+def test_blur_replacement_is_the_local_mean():
+    images = np.random.default_rng(0).random((2, 12, 12, 3)).astype(np.float32)
+    blurred = metrics.replacement_values(images, "blur")
+    assert blurred.shape == images.shape
+    # away from the border: the mean of the 9×9 window
+    assert np.allclose(blurred[1, 6, 5], images[1, 2:11, 1:10].mean(axis=(0, 1)), atol=1e-6)
+    # at the corner: the mean over the part of the window inside the image
+    assert np.allclose(blurred[0, 0, 0], images[0, :5, :5].mean(axis=(0, 1)), atol=1e-6)
+    constant = np.full((1, 10, 10, 3), 0.3, np.float32)
+    assert np.allclose(metrics.replacement_values(constant, "blur"), 0.3)
+    with pytest.raises(ValueError, match="blur"):
+        metrics.replacement_values(images, "median")
+
+
+def test_pearson_and_top_fraction_overlap():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3, 10, 10))
+    assert np.allclose(metrics.pearson_correlation(a, 2 * a + 1), 1.0)
+    assert np.allclose(metrics.pearson_correlation(a, -a), -1.0)
+    assert np.allclose(metrics.top_fraction_overlap(a, a, 0.1), 1.0)
+    b = a.copy()
+    b[0] = -np.abs(a[0])                                       # |R| unchanged: same top pixels
+    assert metrics.top_fraction_overlap(a, b, 0.2)[0] == 1.0
+    unrelated = metrics.top_fraction_overlap(rng.normal(size=(200, 10, 10)),
+                                             rng.normal(size=(200, 10, 10)), 0.1)
+    assert abs(unrelated.mean() - 0.1) < 0.02                  # chance level = the fraction
+    with pytest.raises(ValueError, match="fraction"):
+        metrics.top_fraction_overlap(a, a, 0.0)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_images():
+    rng = np.random.default_rng(2)
+    small = rng.normal(1.0, 1.0, 20)
+    large = rng.normal(1.0, 1.0, 2000)
+    mean, low, high = metrics.bootstrap_interval(small)
+    assert low < mean < high and mean == pytest.approx(small.mean())
+    _, low_l, high_l = metrics.bootstrap_interval(large)
+    assert high_l - low_l < (high - low) / 5                    # ~ 1/sqrt(n)
+    assert low_l < large.mean() < high_l
+    # the interval of the mean is about ±1.96 σ/√n
+    assert (high_l - low_l) / 2 == pytest.approx(1.96 * large.std() / np.sqrt(2000), rel=0.15)
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.bootstrap_interval([1.0])
+
+
+def test_stable_round_refuses_values_near_a_rounding_boundary():
+    assert metrics.stable_round(0.4321, 2, tolerance=1e-3) == 0.43
+    assert str(metrics.stable_round(-0.0001, 2, tolerance=1e-5)) == "0.0"   # no "-0.0"
+    with pytest.raises(ValueError, match="rounding boundary"):
+        metrics.stable_round(0.4349, 2, tolerance=1e-3)
+    with pytest.raises(ValueError, match="rounding boundary"):
+        metrics.stable_round(11.51, 0, tolerance=0.02)
+
+
+def test_exercise_answers_keep_their_old_names_in_metrics():
+    from lrp_teach.exercises import nb04, nb05
+
+    assert metrics.negative_share is nb05.reference_negative_share
+    assert metrics.initial_relevance is nb05.reference_initial_relevance
+    assert metrics.object_evidence is nb04.reference_object_evidence
+    with pytest.raises(AttributeError, match="no attribute"):
+        metrics.no_such_metric

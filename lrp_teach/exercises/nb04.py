@@ -3,12 +3,13 @@
 Shapes follow Keras: images and feature maps are (N, H, W, C) ("channels last"), a Conv2D kernel
 is (3, 3, C_in, C_out), a mask is (H, W) or (N, H, W) booleans.
 
-Exercises are numbered as they appear in the notebook: 1. the Conv2D z⁺ step, 2. the evidence
-inside the object, 3. relevance mass accuracy.
+Exercises are numbered as they appear in the notebook: 1. the Conv2D γ step (the notebook shows
+the z⁺ step; the γ step is new), 2. the evidence inside the object, 3. relevance mass accuracy.
 
-Each checker computes the right answer itself (the last two with :mod:`lrp_teach.metrics`, which
-the notebook's later cells use too), tries the student's function on several inputs (random ones
-included) and names the typical mistake it recognises, never the answer.
+The reference answers live here too (``reference_*``): the notebook's later cells use them, so the
+notebook runs whether or not the exercise was solved. Each checker tries the student's function
+on several inputs (random ones included), compares with the reference and names the typical
+mistake it recognises, never the answer.
 """
 
 from __future__ import annotations
@@ -18,13 +19,22 @@ import numpy as np
 from .. import metrics
 from ._core import call_student, expect_array, expect_close, fail, passed
 
-#: The stabiliser of the z⁺ rule (the engine's and zennit's default).
+#: The stabiliser of the rules (the engine's and zennit's default).
 EPSILON = 1e-6
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 1: the Conv2D z⁺ step with a transposed convolution
+# exercise 1: the Conv2D γ step with a transposed convolution
 # --------------------------------------------------------------------------------------------
+
+def _has_nan_or_inf(answer, shape) -> bool:
+    """True for an array of the right shape with NaN/inf in it (a missing stabiliser)."""
+    try:
+        answer = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return answer.shape == shape and not np.all(np.isfinite(answer))
+
 
 def _conv(a, kernel):
     from .._tf import tf
@@ -41,75 +51,127 @@ def _conv_transpose(s, kernel, input_shape):
                                   padding="SAME").numpy().astype(np.float64)
 
 
-def _reference_conv_zplus(a, kernel, bias, relevance, *, positive=True, use_bias=True,
-                          transpose=True, times_input=True):
-    """The z⁺ step; the keyword switches produce the typical mistakes."""
-    w = np.maximum(kernel, 0.0) if positive else kernel
-    b = (np.maximum(bias, 0.0) if positive else bias) if use_bias else 0.0 * bias
-    z = _conv(a, w) + b
-    z = z + EPSILON * np.where(z >= 0, 1.0, -1.0)
-    s = relevance / z
+def _reference_conv_gamma(a, kernel, bias, relevance, gamma, *, weights="gamma", bias_term="gamma",
+                          backward="same", transpose=True, times_input=True, epsilon=EPSILON):
+    """The textbook γ step (a ≥ 0); the keyword switches produce the typical mistakes."""
+    w_plus, b_plus = np.maximum(kernel, 0.0), np.maximum(bias, 0.0)
+    w = {"gamma": kernel + gamma * w_plus, "plain": kernel, "plus": w_plus}[weights]
+    b = {"gamma": bias + gamma * b_plus, "plain": bias, "none": 0.0 * bias,
+         "plus": b_plus}[bias_term]
+    z = _conv(a, w) + b                                                       # 1. forward
+    if epsilon:
+        z = z + epsilon * np.where(z >= 0, 1.0, -1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = relevance / z                                                     # 2. divide
+    w_back = w if backward == "same" else kernel
     if transpose:
-        c = _conv_transpose(s, w, a.shape)
+        c = _conv_transpose(s, w_back, a.shape)                               # 3. backward
     else:  # a forward convolution where the backward one belongs (the kernel is not flipped)
-        c = _conv(s, np.transpose(w, (0, 1, 3, 2)))
-    return a * c if times_input else c
+        c = _conv(s, np.transpose(w_back, (0, 1, 3, 2)))
+    return a * c if times_input else c                                        # 4. multiply
+
+
+def reference_conv_gamma_step(a, kernel, bias, relevance, gamma):
+    """The γ rule through a 3×3 SAME Conv2D (stride 1), for inputs a ≥ 0:
+
+        z_k = Σ_j a_j (w_jk + γ w⁺_jk) + (b_k + γ b⁺_k),  z ← z + ε·sign(z)
+        s_k = R_k / z_k,   c_j = Σ_k (w_jk + γ w⁺_jk) s_k,   R_j = a_j c_j
+    """
+    return _reference_conv_gamma(np.asarray(a, np.float64), np.asarray(kernel, np.float64),
+                                 np.asarray(bias, np.float64), np.asarray(relevance, np.float64),
+                                 float(gamma))
 
 
 def _conv_cases(seed=4):
     rng = np.random.default_rng(seed)
     cases = []
-    for n, size, c_in, c_out in ((1, 5, 2, 3), (2, 6, 3, 4), (1, 4, 4, 2)):
-        a = np.maximum(rng.normal(size=(n, size, size, c_in)), 0.0) + 0.05
-        kernel = rng.normal(size=(3, 3, c_in, c_out))
-        kernel[1, 1, 0, :] = np.abs(kernel[1, 1, 0, :]) + 0.2  # every output has a positive path
-        bias = rng.normal(size=c_out) + 0.5                   # some b > 0 (b⁺ matters)
+    for n, size, c_in, c_out, gamma in ((1, 5, 2, 3, 0.25), (2, 6, 3, 4, 0.5), (1, 6, 4, 2, 1.0)):
+        a = rng.uniform(0.5, 1.5, size=(n, size, size, c_in))
+        # mostly positive weights, a third negative: z > 0 everywhere (the textbook case), and
+        # the negative weights make γ matter
+        kernel = rng.normal(loc=0.15, scale=0.3, size=(3, 3, c_in, c_out))
+        kernel[1, 1, :, :] = np.abs(kernel[1, 1, :, :]) + 1.0
+        bias = rng.uniform(0.1, 0.6, size=c_out)
+        bias[0] = -0.1                                         # a negative bias: b⁺ = 0 there
         relevance = rng.random((n, size, size, c_out)) + 0.1
-        cases.append(tuple(x.astype(np.float32) for x in (a, kernel, bias, relevance)))
+        cases.append(tuple(x.astype(np.float32) for x in (a, kernel, bias, relevance)) + (gamma,))
+    # an output with z = 0 exactly (all its inputs are 0, its bias is 0) and no relevance: 0/0
+    # without the stabiliser ε
+    a, kernel, bias, relevance, gamma = (c.copy() if hasattr(c, "copy") else c for c in cases[1])
+    a[0, :4, :4, :] = 0.0
+    bias[2] = 0.0
+    relevance[0, :3, :3, 2] = 0.0    # the outputs whose window lies in that corner (or the padding)
+    cases.append((a, kernel, bias, relevance, gamma))
     return cases
 
 
-def conv_zplus_step(student_function) -> bool:
-    """Check ``R_in = f(a, kernel, bias, relevance)``, the z⁺ rule through a 3×3 SAME Conv2D."""
+def conv_gamma_step(student_function) -> bool:
+    """Check ``R_in = f(a, kernel, bias, relevance, gamma)``, the γ rule through a 3×3 SAME Conv2D."""
     __tracebackhide__ = True
-    exercise = "Exercise 1 (Conv2D z⁺ step)"
-    for a, kernel, bias, relevance in _conv_cases():
+    exercise = "Exercise 1 (Conv2D γ step)"
+    for a, kernel, bias, relevance, gamma in _conv_cases():
         answer = call_student(exercise, student_function, a.copy(), kernel.copy(), bias.copy(),
-                              relevance.copy())
+                              relevance.copy(), gamma)
+        if _has_nan_or_inf(answer, a.shape):
+            fail(exercise, "your R_in contains NaN or inf: an output with z = 0 (all its inputs 0, "
+                           "bias 0) was divided by zero. Step 1 stabilises z before step 2: "
+                           "z + ε·sign(z) with ε = check.EPSILON (sign(0) = +1).")
         answer = expect_array(exercise, "R_in", np.asarray(answer), shape=a.shape)
-        expected = _reference_conv_zplus(a, kernel, bias, relevance)
+        expected = _reference_conv_gamma(a, kernel, bias, relevance, gamma)
         if np.allclose(answer, expected, rtol=1e-3, atol=1e-5):
             continue
         mistakes = [
-            (dict(positive=False), "it looks like you used all weights W (and b). The z⁺ "
-                                   "rule keeps only the positive parts W⁺ = max(W, 0), "
-                                   "b⁺ = max(b, 0), in step 1 AND step 3."),
-            (dict(use_bias=False), "almost: the denominator z⁺ includes the positive bias b⁺ "
-                                   "(that is the relevance the bias absorbs)."),
-            (dict(times_input=False), "you return c. Step 4 multiplies by the layer's input: "
-                                      "R_in = a · c."),
-            (dict(transpose=False), "step 3 must run the convolution BACKWARDS (from the output "
-                                    "positions to the input positions): use "
-                                    "tf.nn.conv2d_transpose with the same kernel, not "
-                                    "tf.nn.conv2d."),
+            (dict(weights="plus", bias_term="plus"),
+             "this is the z⁺ rule (only W⁺ and b⁺). The γ rule keeps ALL weights and adds γ times "
+             "their positive part: W + γW⁺ (and b + γb⁺)."),
+            (dict(weights="plain", bias_term="plain"),
+             "this is LRP-0 (plain W and b): γ is missing. Use W + γW⁺ and b + γb⁺."),
+            (dict(bias_term="plain"),
+             "almost: the slip is in step 1. The bias is modified like the weights: b + γb⁺, "
+             "not b."),
+            (dict(bias_term="none"),
+             "almost: the slip is in step 1. z includes the (modified) bias b + γb⁺; the "
+             "relevance the bias absorbs is part of the rule."),
+            (dict(backward="plain"),
+             "step 3 must run backwards with the SAME modified weights as step 1 (W + γW⁺), "
+             "not with W."),
+            (dict(times_input=False),
+             "you return c. Step 4 multiplies by the layer's input: R_in = a · c."),
+            (dict(transpose=False),
+             "step 3 must run the convolution BACKWARDS (from the output positions to the input "
+             "positions): use tf.nn.conv2d_transpose with the same kernel, not tf.nn.conv2d."),
         ]
         for switches, message in mistakes:
-            if np.allclose(answer, _reference_conv_zplus(a, kernel, bias, relevance, **switches),
-                           rtol=1e-3, atol=1e-5):
+            with np.errstate(all="ignore"):
+                wrong = _reference_conv_gamma(a, kernel, bias, relevance, gamma, **switches)
+            if np.allclose(answer, wrong, rtol=1e-3, atol=1e-5):
                 fail(exercise, message)
-        total = relevance.sum()
-        if not np.isclose(answer.sum(), total, rtol=0.2):
-            fail(exercise, f"relevance is far from conserved: your R_in sums to "
-                           f"{answer.sum():.4g}, the relevance from above to {total:.4g}. Check "
-                           "steps 2 (s = R / z) and 3.")
         expect_close(exercise, "R_in", answer, expected, rtol=1e-3, atol=1e-5)
-    return passed(exercise,
-                  "Relevance flows back through the convolution; only b⁺ keeps a share.")
+    return passed(exercise, "The γ step: all weights, positive ones boosted by γ, and the same "
+                            "weights forwards and backwards.")
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 2: the evidence inside the object, for the true and for a wrong class
 # --------------------------------------------------------------------------------------------
+
+def reference_object_evidence(relevance, masks) -> np.ndarray:
+    """Net (signed) relevance inside each image's mask, per image.
+
+        evidence_n = Σ_{p in mask_n} R_p,    R_p summed over the colour channels
+
+    Positive: the object is evidence FOR the explained class; negative: evidence AGAINST it.
+    relevance : (N, H, W, C) or (N, H, W); masks : (N, H, W) booleans. Returns (N,) float64.
+    """
+    pixels = metrics.pixel_relevance(relevance)
+    masks = np.asarray(masks)
+    if masks.dtype != bool:
+        masks = masks > 0
+    if masks.shape != pixels.shape:
+        raise ValueError(f"masks have shape {masks.shape} but the relevance maps have "
+                         f"{pixels.shape}; pass one (H, W) boolean mask per image.")
+    return (pixels * masks).sum(axis=(1, 2))
+
 
 def object_evidence(student_function) -> bool:
     """Check ``f(relevance (N, H, W, C), masks (N, H, W)) -> (N,)`` = Σ of R inside each mask."""
@@ -122,7 +184,7 @@ def object_evidence(student_function) -> bool:
         masks[:, 0, 0] = True
         answer = call_student(exercise, student_function, relevance.copy(), masks.copy())
         answer = expect_array(exercise, "evidence", answer)
-        expected = metrics.object_evidence(relevance, masks)
+        expected = reference_object_evidence(relevance, masks)
         if answer.shape != expected.shape:
             fail(exercise, f"return one number per image, shape {expected.shape}; got "
                            f"{answer.shape}. Sum over the channels and the pixels, keep the "

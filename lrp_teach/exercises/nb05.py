@@ -2,12 +2,13 @@
 
 1. ``negative_share(relevance)``: how much of a heatmap is negative evidence (what the rainbow map
    hides).
-2. ``layer_totals(per_layer)``: relevance summed per layer and per image (conservation).
-3. ``initial_relevance(logits, target)``: where LRP starts -- the target logit, not the softmax
-   vector (the lecture's first flaw).
+2. ``initial_relevance(logits, target)``: where LRP starts -- the target logit, not the softmax
+   vector (the lecture's first flaw), one target per image.
+3. ``zbox_step(x, kernel, relevance, low, high)``: the z^B rule through VGG16's first convolution
+   with its per-channel pixel bounds (the lecture's missing input-layer rule).
 
-Batches come first everywhere. Each checker computes the right answer itself (with the reference
-implementations in :mod:`lrp_teach.metrics`, which the notebook's later cells use too), tries the
+Batches come first everywhere. The reference answers live here (``reference_*``; the notebook's
+later cells use them, so it runs whether or not an exercise was solved). Each checker tries the
 student's function on several inputs (random ones too) and names the typical mistake without the
 answer.
 """
@@ -19,10 +20,9 @@ import numpy as np
 from .. import metrics
 from ._core import call_student, expect_array, fail, passed
 
+#: The stabiliser of the rules (the engine's and zennit's default).
+EPSILON = 1e-6
 
-# --------------------------------------------------------------------------------------------
-# reference answers: lrp_teach.metrics; helpers for recognising mistakes
-# --------------------------------------------------------------------------------------------
 
 def _softmax(logits):
     logits = np.asarray(logits, dtype=np.float64)
@@ -30,14 +30,24 @@ def _softmax(logits):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def _pixel_maps(relevance):
-    relevance = np.asarray(relevance, dtype=np.float64)
-    return relevance.sum(axis=-1).reshape(relevance.shape[0], -1)
-
-
 # --------------------------------------------------------------------------------------------
 # exercise 1: the negative share of a heatmap
 # --------------------------------------------------------------------------------------------
+
+def reference_negative_share(relevance) -> np.ndarray:
+    """Share of a heatmap's |relevance| that is evidence *against* the class, per image, in [0, 1].
+
+    With R_p the relevance of pixel p summed over its colour channels:
+
+        share = Σ_p |min(R_p, 0)|  /  Σ_p |R_p|        (0 for an all-zero map)
+
+    relevance : (N, H, W, C) or (N, H, W). Returns (N,) float64.
+    """
+    pixels = metrics.pixel_relevance(relevance).reshape(len(relevance), -1)
+    total = np.abs(pixels).sum(axis=1)
+    negative = np.abs(np.minimum(pixels, 0.0)).sum(axis=1)
+    return np.divide(negative, total, out=np.zeros_like(total), where=total > 0)
+
 
 def negative_share(student_function) -> bool:
     """``f(relevance)`` for (N, H, W, C) -> (N,): Σ|negative pixel relevance| / Σ|pixel relevance|."""
@@ -48,7 +58,7 @@ def negative_share(student_function) -> bool:
         relevance = rng.normal(size=shape) + rng.normal(size=(shape[0], 1, 1, 1))
         relevance[0] *= rng.random(shape[1:]) ** 3  # make magnitudes uneven: counts != shares
         value = call_student(exercise, student_function, relevance.copy())
-        expected = metrics.negative_share(relevance)
+        expected = reference_negative_share(relevance)
         got = expect_array(exercise, "the negative share", value)
         if got.shape != expected.shape:
             if got.size == 1:
@@ -61,7 +71,7 @@ def negative_share(student_function) -> bool:
         if np.allclose(got, 1 - expected, rtol=1e-6):
             fail(exercise, "you computed the POSITIVE share. The exercise asks for the part that "
                            "is evidence against the class.")
-        maps = _pixel_maps(relevance)
+        maps = metrics.pixel_relevance(relevance).reshape(shape[0], -1)
         if np.allclose(got, (maps < 0).mean(axis=1)):
             fail(exercise, "you counted negative pixels. Weigh each pixel by its |relevance|: a few "
                            "strongly negative pixels matter more than many faint ones.")
@@ -73,60 +83,57 @@ def negative_share(student_function) -> bool:
         fail(exercise, "the share does not match. Per image: sum the channels, then divide the "
                        "total |relevance| of the negative pixels by the total |relevance|.")
     zero = call_student(exercise, student_function, np.zeros((1, 2, 2, 3)))
-    if not np.all(np.isfinite(np.asarray(zero, dtype=float))):
+    zero = np.asarray(zero, dtype=float)
+    if not np.all(np.isfinite(zero)):
         fail(exercise, "an all-zero heatmap gave NaN. Return 0 when there is no relevance at all.")
+    if zero.shape != (1,) or zero[0] != 0.0:
+        fail(exercise, f"an all-zero heatmap has no negative evidence: its share is 0, you returned "
+                       f"{zero.ravel().tolist()}. Return 0 where the total |relevance| is 0.")
     return passed(exercise)
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 2: relevance per layer
+# exercise 2: the starting relevance
 # --------------------------------------------------------------------------------------------
 
-def layer_totals(student_function) -> bool:
-    """``f(per_layer)`` -> array (L, N): relevance summed per layer and per image."""
-    __tracebackhide__ = True
-    exercise = "Exercise 2 (relevance per layer)"
-    rng = np.random.default_rng(53)
-    for n in (1, 3):
-        per_layer = [("input", rng.normal(size=(n, 6, 6, 3))),
-                     ("block1_conv1", rng.normal(size=(n, 6, 6, 4))),
-                     ("block1_pool", rng.normal(size=(n, 3, 3, 4))),
-                     ("flatten", rng.normal(size=(n, 36))),
-                     ("predictions", rng.normal(size=(n, 10)))]
-        value = call_student(exercise, student_function, [(k, v.copy()) for k, v in per_layer])
-        expected = metrics.layer_totals(per_layer)
-        got = expect_array(exercise, "the totals", value)
-        if got.shape == expected.shape[::-1] and got.shape != expected.shape:
-            fail(exercise, f"the shape is {got.shape}; put the layers first: (layers, images) = "
-                           f"{expected.shape}.")
-        if got.shape == (len(per_layer),):
-            fail(exercise, "you summed over the images too (or dropped the image axis). Keep one "
-                           "total per image: conservation holds image by image.")
-        if got.shape != expected.shape:
-            fail(exercise, f"the result has shape {got.shape}, expected (layers, images) = "
-                           f"{expected.shape}.")
-        if np.allclose(got, expected, rtol=1e-6, atol=1e-9):
-            continue
-        absolute = np.stack([np.abs(r).reshape(n, -1).sum(1) for _, r in per_layer])
-        if np.allclose(got, absolute):
-            fail(exercise, "you summed |relevance|. Conservation is about the signed sum: "
-                           "negative relevance cancels positive relevance.")
-        means = np.stack([r.reshape(n, -1).mean(1) for _, r in per_layer])
-        if np.allclose(got, means):
-            fail(exercise, "you took the mean. Conservation is about the total (sum): layers have "
-                           "different numbers of neurons.")
-        fail(exercise, "the totals do not match the sums of each layer's relevance per image.")
-    return passed(exercise)
+def reference_initial_relevance(logits, target) -> np.ndarray:
+    """The relevance LRP starts from: the target logit at the target class, 0 elsewhere.
 
+        R_c^(start) = f_c(x)  if c = target,   0 otherwise         (per image)
 
-# --------------------------------------------------------------------------------------------
-# exercise 3: the starting relevance
-# --------------------------------------------------------------------------------------------
+    so that the heatmap adds up to the score it explains (not to the softmax vector).
+
+    Parameters
+    ----------
+    logits : (N, C) the network's scores before the softmax.
+    target : an int (the same class for every image) or N ints, one per image.
+
+    Returns (N, C) float64.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (N, classes), got {logits.shape}. "
+                         "For a single image add a batch axis: logits[None].")
+    n, classes = logits.shape
+    target = np.asarray(target)
+    if target.ndim > 1 or (target.ndim == 1 and len(target) != n):
+        raise ValueError(f"target must be one int or one int per image ({n}), got shape "
+                         f"{target.shape}.")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise ValueError(f"target must hold class indices (ints), got dtype {target.dtype}.")
+    target = np.broadcast_to(target, (n,))
+    if np.any((target < 0) | (target >= classes)):
+        raise ValueError(f"target classes must lie in 0..{classes - 1}, got {target.tolist()}.")
+    start = np.zeros_like(logits)
+    rows = np.arange(n)
+    start[rows, target] = logits[rows, target]
+    return start
+
 
 def initial_relevance(student_function) -> bool:
     """``f(logits, target)`` -> (N, C): the target logit at the target class, 0 elsewhere."""
     __tracebackhide__ = True
-    exercise = "Exercise 3 (where LRP starts)"
+    exercise = "Exercise 2 (where LRP starts)"
     rng = np.random.default_rng(51)
     for n, c in ((1, 5), (3, 10), (4, 1000)):
         logits = rng.normal(scale=4.0, size=(n, c))
@@ -134,7 +141,7 @@ def initial_relevance(student_function) -> bool:
         target = rng.integers(0, c, size=n)
         target[0] = 0
         value = call_student(exercise, student_function, logits.copy(), target.copy())
-        expected = metrics.initial_relevance(logits, target)
+        expected = reference_initial_relevance(logits, target)
         got = expect_array(exercise, "the starting relevance", value, shape=expected.shape)
         if np.allclose(got, expected, rtol=1e-6, atol=1e-9):
             continue
@@ -165,3 +172,132 @@ def initial_relevance(student_function) -> bool:
         fail(exercise, "the starting relevance does not match: it should be zero everywhere except "
                        "at each image's target class.")
     return passed(exercise)
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3: the z^B step through VGG16's first convolution
+# --------------------------------------------------------------------------------------------
+
+def _has_nan_or_inf(answer, shape) -> bool:
+    """True for an array of the right shape with NaN/inf in it (a missing stabiliser)."""
+    try:
+        answer = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return answer.shape == shape and not np.all(np.isfinite(answer))
+
+
+def _conv(x, kernel):
+    from .._tf import tf
+
+    return tf.nn.conv2d(tf.constant(x, tf.float32), tf.constant(kernel, tf.float32), strides=1,
+                        padding="SAME").numpy().astype(np.float64)
+
+
+def _conv_transpose(s, kernel, input_shape):
+    from .._tf import tf
+
+    return tf.nn.conv2d_transpose(tf.constant(s, tf.float32), tf.constant(kernel, tf.float32),
+                                  output_shape=input_shape, strides=1,
+                                  padding="SAME").numpy().astype(np.float64)
+
+
+def _zbox(x, kernel, relevance, low, high, *, bounds="box", epsilon=EPSILON, split=True):
+    """The z^B step; the keyword switches produce the typical mistakes."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    w_plus, w_minus = np.maximum(kernel, 0.0), np.minimum(kernel, 0.0)
+    if bounds == "swapped":
+        low, high = high, low
+    l_img = np.broadcast_to(np.asarray(low, np.float64), x.shape)
+    h_img = np.broadcast_to(np.asarray(high, np.float64), x.shape)
+    if bounds == "none":   # the lecture: R = x·c
+        z = _conv(x, kernel)
+    else:
+        z = _conv(x, kernel) - _conv(l_img, w_plus) - _conv(h_img, w_minus)      # 1. forward
+    if epsilon:
+        z = z + epsilon * np.where(z >= 0, 1.0, -1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = relevance / z                                                          # 2. divide
+    c = _conv_transpose(s, kernel, x.shape)                                        # 3. backward
+    if bounds == "none":
+        return x * c
+    if not split:          # the bounds multiplied by c instead of c⁺ / c⁻
+        return x * c - l_img * c - h_img * c
+    c_plus = _conv_transpose(s, w_plus, x.shape)
+    c_minus = _conv_transpose(s, w_minus, x.shape)
+    return x * c - l_img * c_plus - h_img * c_minus                                # 4. multiply
+
+
+def reference_zbox_step(x, kernel, relevance, low, high) -> np.ndarray:
+    """The z^B rule through a 3×3 SAME Conv2D for pixels in the box low ≤ x ≤ high (per channel):
+
+        z_k = Σ_j x_j w_jk − l_j w⁺_jk − h_j w⁻_jk,   z ← z + ε·sign(z)   (the bias cancels)
+        s_k = R_k / z_k,   c = W s,  c⁺ = W⁺ s,  c⁻ = W⁻ s   (transposed convolutions)
+        R_j = x_j c_j − l_j c⁺_j − h_j c⁻_j
+    """
+    return _zbox(x, kernel, np.asarray(relevance, np.float64), low, high)
+
+
+def _zbox_cases(seed=54):
+    from ..images import VGG16_HIGH, VGG16_LOW
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    for n, size, c_out in ((1, 5, 3), (2, 6, 4), (1, 7, 2)):
+        x = rng.uniform(VGG16_LOW, VGG16_HIGH, size=(n, size, size, 3))
+        kernel = rng.normal(scale=0.05, size=(3, 3, 3, c_out))
+        relevance = rng.normal(size=(n, size, size, c_out))
+        cases.append((x, kernel, relevance))
+    # z = 0 exactly: pixels at their lower bound seen by a filter without negative weights;
+    # no relevance there, so 0/0 without the stabiliser ε
+    x, kernel, relevance = (c.copy() for c in cases[1])
+    x[0, :4, :4, :] = VGG16_LOW
+    kernel[..., 0] = np.abs(kernel[..., 0])
+    relevance[0, :3, :3, 0] = 0.0    # the outputs whose window lies in that corner (or the padding)
+    cases.append((x, kernel, relevance))
+    return [tuple(c.astype(np.float32) for c in case) for case in cases]
+
+
+def zbox_step(student_function) -> bool:
+    """Check ``R_in = f(x, kernel, relevance, low, high)``: z^B through a 3×3 SAME Conv2D."""
+    __tracebackhide__ = True
+    from ..images import VGG16_HIGH, VGG16_LOW
+
+    exercise = "Exercise 3 (z^B step with VGG16's bounds)"
+    low, high = VGG16_LOW.copy(), VGG16_HIGH.copy()
+    for x, kernel, relevance in _zbox_cases():
+        answer = call_student(exercise, student_function, x.copy(), kernel.copy(),
+                              relevance.copy(), low.copy(), high.copy())
+        if _has_nan_or_inf(answer, x.shape):
+            fail(exercise, "your R_in contains NaN or inf: where the pixels sit at their lower "
+                           "bound under a filter without negative weights, z = 0. Stabilise z in "
+                           "step 1: z + ε·sign(z), ε = check.EPSILON.")
+        answer = expect_array(exercise, "R_in", np.asarray(answer), shape=x.shape)
+        expected = _zbox(x, kernel, relevance, low, high)
+        # float32 convolutions of values ~100: compare relative to the map's scale
+        atol = 1e-4 * float(np.abs(expected).max())
+        if np.allclose(answer, expected, rtol=1e-3, atol=atol):
+            continue
+        mistakes = [
+            (dict(bounds="none"), "this is R = x·c, the lecture's rule (plain weights down to "
+                                  "the pixels): a pixel at the mean colour (x = 0) gets nothing. "
+                                  "z^B subtracts the bounds: z = x·W − l·W⁺ − h·W⁻."),
+            (dict(bounds="swapped"), "the bounds are swapped: the LOW bound goes with the "
+                                     "positive weights W⁺, the HIGH bound with W⁻."),
+            (dict(split=False), "in step 4 each bound needs its own backward pass: l with "
+                                "c⁺ = W⁺ s and h with c⁻ = W⁻ s, not with c = W s."),
+        ]
+        for switches, message in mistakes:
+            with np.errstate(all="ignore"):
+                wrong = _zbox(x, kernel, relevance, low, high, **switches)
+            if np.allclose(answer, wrong, rtol=1e-3, atol=atol):
+                fail(exercise, message)
+        scalar = _zbox(x, kernel, relevance, low[0], high[0])
+        if np.allclose(answer, scalar, rtol=1e-3, atol=atol):
+            fail(exercise, "low and high are per colour channel (shape (3,)): broadcast them over "
+                           "the image, do not use one number for all channels.")
+        fail(exercise, f"R_in does not match z^B (largest difference "
+                       f"{np.abs(answer - expected).max():.3g}). Check the four steps against "
+                       "the formula in the text.")
+    return passed(exercise, "Pixels at the mean colour now get relevance, unlike with R = x·c.")
