@@ -302,11 +302,12 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
         write(page, rewrite_repo_links(markdown_page_html(source.read_text()), link_map))
     license_body = (SITE_SRC / "license.md").read_text()
     license_html = markdown_page_html(license_body)
-    for name, anchor in (("LICENSE", "mit-text"), ("LICENSE-CC-BY-4.0", "cc-by-4-0-text")):
+    for name, anchor in (("LICENSE", "mit-text"), ("LICENSE-CC-BY-4.0", "cc-by-40-text")):
+        # The texts verbatim; hard-wrapped lines joined into paragraphs so that they reflow.
+        paragraphs = re.split(r"\n\s*\n", (REPO / name).read_text().strip())
+        text = "\n".join(f"<p>{html.escape(' '.join(p.split()))}</p>" for p in paragraphs)
         license_html = license_html.replace(
-            f"<p>{{{{{name}}}}}</p>",
-            f'<pre class="license-text" id="{anchor}">{html.escape((REPO / name).read_text())}'
-            "</pre>")
+            f"<p>{{{{{name}}}}}</p>", f'<div class="license-text" id="{anchor}">{text}</div>')
     write(pages[-1], rewrite_repo_links(license_html, link_map))
 
     (assets / "search-index.js").write_text(

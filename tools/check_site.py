@@ -210,14 +210,18 @@ def main(argv=None) -> int:
     parser.add_argument("--screenshots", type=Path, default=REPO / "_site-check" / "screenshots")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     args = parser.parse_args(argv)
-    failures = check(args.site.resolve(), args.screenshots, args.chromium)
+    site = args.site.resolve()
+    failures = check(site, args.screenshots, args.chromium)
+    pages = sorted(p.name for p in site.glob("*.html"))
+    failed = {f.split(":", 1)[0] for f in failures} & set(pages) or ({"(site)"} if failures else set())
     if failures:
         print(f"\nsite check FAILED ({len(failures)} problems):")
         for failure in failures:
             print("  " + failure)
-        return 1
-    print(f"site check passed; screenshots in {args.screenshots}")
-    return 0
+    else:
+        print(f"site check passed; screenshots in {args.screenshots}")
+    print(f"site-check: {len(pages) - len(failed & set(pages))} passed, {len(failed)} failed")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
