@@ -44,7 +44,7 @@ bench: install
 	$(PY) benchmarks/bench_lrp.py
 
 clean:
-	rm -rf student .pytest_cache build *.egg-info
+	rm -rf student .pytest_cache build *.egg-info _site _site-check
 
 # --- The course as a website (see README "The course as a website") ---------------------------
 # site: static site of the committed notebooks in _site/ (nothing re-executed); installs the

@@ -7,13 +7,19 @@
   const index = window.LRP_SEARCH_INDEX || [];
   const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
 
+  // A piece of the text around the first match; never cut inside $...$, so that MathJax can
+  // typeset the math in it; matches marked outside the math only.
   function snippet(text, word) {
-    const at = Math.max(0, text.toLowerCase().indexOf(word));
-    const start = Math.max(0, at - 60);
-    let piece = escapeHtml(text.slice(start, start + 180));
+    const found = text.toLowerCase().indexOf(word);
+    let start = Math.max(0, (found < 0 ? 0 : found) - 60);
+    let end = Math.min(text.length, start + 200);
+    const dollarsBefore = (i) => (text.slice(0, i).match(/\$/g) || []).length;
+    if (dollarsBefore(start) % 2) start = text.lastIndexOf("$", start - 1);
+    if (dollarsBefore(end) % 2) { const close = text.indexOf("$", end); end = close < 0 ? text.length : close + 1; }
     const pattern = new RegExp("(" + word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + ")", "ig");
-    piece = piece.replace(pattern, "<mark>$1</mark>");
-    return (start > 0 ? "…" : "") + piece + "…";
+    const piece = text.slice(start, end).split("$").map((part, i) =>
+      i % 2 ? escapeHtml(part) : escapeHtml(part).replace(pattern, "<mark>$1</mark>")).join("$");
+    return (start > 0 ? "…" : "") + piece + (end < text.length ? "…" : "");
   }
 
   function search(query) {
@@ -51,6 +57,10 @@
       return '<a class="hit" href="' + href + '"><div class="hit-title">' + escapeHtml(hit.title) +
         where + '</div><div class="hit-text">' + snippet(hit.text, hit.words[0]) + "</div></a>";
     }).join("");
+    if (window.MathJax && MathJax.typesetPromise) {
+      MathJax.typesetClear([panel]);
+      MathJax.typesetPromise([panel]).catch(() => {});
+    }
   }
 
   if (!input || !panel) return;

@@ -183,7 +183,9 @@ def test_pyproject_states_the_licenses_as_spdx():
     assert version and int(version.group(1)) >= 77, "SPDX license needs setuptools >= 77"
     assert "site" in project["optional-dependencies"]
     dev = " ".join(project["optional-dependencies"]["dev"])
-    assert "playwright" not in dev, "students' make test must not need the site's browser tools"
+    assert "mathjax" not in dev, "students' make test must not need the site's dependencies"
+    site = " ".join(project["optional-dependencies"]["site"])
+    assert "django-static-mathjax" in site and "playwright" in site
 
 
 def test_citation_cff_is_complete_and_agrees_with_pyproject():

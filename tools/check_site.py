@@ -83,7 +83,7 @@ def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def check(site: Path, screenshots: Path | None, chromium: str) -> list[str]:
+def check(site: Path, screenshots: Path | None, chromium: str, quiet: bool = False) -> list[str]:
     import re
 
     from playwright.sync_api import sync_playwright
@@ -163,8 +163,9 @@ def check(site: Path, screenshots: Path | None, chromium: str) -> list[str]:
                         page.mouse.wheel(0, -300)
                         page.wait_for_timeout(200)
                         page.screenshot(path=str(screenshots / (Path(name).stem + "-explorer.png")))
-                print(f"{name:34s} images {len(facts['images']):3d}  math {facts['math']:4d}  "
-                      f"links {len(facts['links']):4d}  problems {len(problems)}")
+                if not quiet:
+                    print(f"{name:34s} images {len(facts['images']):3d}  math {facts['math']:4d}  "
+                          f"links {len(facts['links']):4d}  problems {len(problems)}")
                 failures += [f"{name}: {problem}" for problem in problems]
                 page.close()
 
@@ -173,11 +174,14 @@ def check(site: Path, screenshots: Path | None, chromium: str) -> list[str]:
             page.goto(base + "index.html", wait_until="load")
             page.fill("#site-search", "conservation")
             hits = page.eval_on_selector_all(".search-results a.hit", "as => as.map(a => a.href)")
+            if screenshots:
+                page.screenshot(path=str(screenshots / "search.png"))
             if not any("03_z_plus_rule.html" in hit for hit in hits):
                 failures.append(f"search for 'conservation' does not find notebook 03: {hits[:5]}")
             else:
                 facts_by_page["(search results)"] = {"links": hits, "ids": []}
-            print(f"search 'conservation': {len(hits)} hits")
+            if not quiet:
+                print(f"search 'conservation': {len(hits)} hits")
             page.close()
             browser.close()
     finally:
@@ -200,8 +204,36 @@ def check(site: Path, screenshots: Path | None, chromium: str) -> list[str]:
                 known = ids.get(target, set())
                 if parts.fragment not in known and unquote(parts.fragment) not in known:
                     failures.append(f"{name}: link to missing anchor {target}#{parts.fragment}")
-    print(f"internal links checked: {checked}")
+    if not quiet:
+        print(f"internal links checked: {checked}")
     return failures
+
+
+# A page with one of each problem: the check must report every kind, or it proves nothing.
+BROKEN_BITS = """
+<p class="tex2jax_ignore">raw math $x^2 + y$ and a raw \\frac{1}{2}</p>
+<img src="missing.png" alt="missing"> <img src="https://example.org/outside.png" alt="outside">
+<a href="no-such-page.html">x</a> <a href="index.html#no-such-anchor">y</a>
+<script>console.error("self-test: a console error");</script>
+"""
+EXPECTED_KINDS = ["unrendered math (a $...$ span", "unrendered math (a TeX command", "image not loaded",
+                  "request to outside the site", "link to missing file no-such-page.html",
+                  "link to missing anchor index.html#no-such-anchor", "console error"]
+
+
+def self_test(site: Path, chromium: str) -> list[str]:
+    """Run the check on a copy of the landing page with planted problems; say what it missed."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        broken = Path(tmp)
+        shutil.copytree(site / "assets", broken / "assets")
+        shutil.copy2(site / "build-info.json", broken / "build-info.json")
+        index = (site / "index.html").read_text()
+        (broken / "index.html").write_text(index.replace("</main>", BROKEN_BITS + "</main>", 1))
+        found = check(broken, None, chromium, quiet=True)
+    return [kind for kind in EXPECTED_KINDS if not any(kind in f for f in found)]
 
 
 def main(argv=None) -> int:
@@ -209,8 +241,17 @@ def main(argv=None) -> int:
     parser.add_argument("--site", type=Path, default=REPO / "_site")
     parser.add_argument("--screenshots", type=Path, default=REPO / "_site-check" / "screenshots")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--no-self-test", dest="self_test", action="store_false",
+                        help="skip checking the check on a page with planted problems first")
     args = parser.parse_args(argv)
     site = args.site.resolve()
+    if args.self_test and (site / "index.html").exists() and Path(args.chromium).exists():
+        missed = self_test(site, args.chromium)
+        if missed:
+            print(f"site-check self-test FAILED: planted problems not reported: {missed}")
+            print("site-check: 0 passed, 1 failed")
+            return 1
+        print(f"self-test: all {len(EXPECTED_KINDS)} kinds of planted problems were reported")
     failures = check(site, args.screenshots, args.chromium)
     pages = sorted(p.name for p in site.glob("*.html"))
     failed = {f.split(":", 1)[0] for f in failures} & set(pages) or ({"(site)"} if failures else set())
