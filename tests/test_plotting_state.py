@@ -31,18 +31,21 @@ COVERED = {
     viz: {"to_map", "signed_scale", "signed_heatmap", "project_image", "rainbow_heatmap",
           "plot_heatmap", "show_grid"},
     root_points: {"plot_root_points", "root_point_explorer", "plot_neuron_surface"},
-    heatmaps: {"HeatmapExplorer"},
+    heatmaps: {"HeatmapExplorer", "composite_parameters", "CompositeParameters"},  # (not drawing)
     cli: {"build_parser", "explain_photo", "main"},
 }
 
 
 def tiny_vgg_like():
-    """224×224×3 in, 1000 logits out (the CLI and the explorer's code path, in milliseconds)."""
+    """224×224×3 in, 1000 logits out (the CLI and the explorer's code path, in milliseconds).
+    Four convolutions, so that montavon_vgg16 gives one of them its relative ε."""
     return keras.Sequential([
         keras.Input((224, 224, 3)),
         keras.layers.Conv2D(4, 3, strides=8, padding="same", activation="relu",
                             name="block1_conv1"),
         keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block1_conv2"),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block2_conv1"),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block2_conv2"),
         keras.layers.MaxPooling2D(4, name="block1_pool"),
         keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(1000, name="predictions"),
@@ -117,6 +120,9 @@ def test_root_point_figures_and_explorer_leave_plotting_state_alone(notebook_lik
     explorer = root_points.root_point_explorer()
     explorer.controls["w1"].value = 0.5  # redraws (ipywidgets calls the draw function)
     explorer.controls["rule"].value = "zb"
+    figures = plt.get_fignums()
+    assert "image/png" in explorer._repr_mimebundle_()  # the static picture for readers ...
+    assert plt.get_fignums() == figures  # ... is drawn outside pyplot
     plt.close("all")
     assert_unchanged(notebook_like_state)
 
@@ -131,6 +137,10 @@ def test_heatmap_explorer_leaves_plotting_state_alone(notebook_like_state):
     box = explorer.widget("cat")
     box.controls["composite"].value = "epsilon_plus"  # each change redraws
     box.controls["photo"].value = "dark"
+    box.controls["composite"].value = "montavon_vgg16"
+    figures = plt.get_fignums()
+    assert "image/png" in box._repr_mimebundle_()
+    assert plt.get_fignums() == figures
     plt.close("all")
     assert_unchanged(notebook_like_state)
 
