@@ -42,9 +42,9 @@ NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # Richest static representation first: what a widget output may carry besides its view.
 STATIC_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "text/html")
-LIVE_LINE = ("Interactive explorer: it needs a running kernel, so this page cannot move it. "
-             "Run it live in JupyterLab: <code>make lab</code> (Windows: "
-             "<code>py -3.11 course.py lab</code>), then open this notebook.")
+LIVE_LINE = ("Interactive explorer: its controls need a running kernel, so this page shows it "
+             "still. To use it, run the notebook in JupyterLab: <code>make lab</code> (Windows: "
+             "<code>py -3.11 course.py lab</code>).")
 NO_FIGURE_LINE = ("The saved notebook stores no picture of this explorer (its widget state is "
                   "stripped), so there is no figure to show here.")
 FOOTER_LICENSE = (
@@ -172,7 +172,7 @@ def search_entries(page: str, title: str, rendered: str) -> list[dict]:
     collector.feed(main)
     entries = []
     for anchor, heading, words in collector.sections:
-        text = " ".join(" ".join(words).split())
+        text = " ".join("".join(words).split())
         if not (heading or text):
             continue
         entries.append({"page": page, "title": title, "anchor": anchor, "heading": heading,
