@@ -10,7 +10,7 @@ Serves the site on 127.0.0.1 and opens every page. A page fails if
   MathJax, fonts and figures are shipped with it; every non-local request is blocked and counted);
 - an image did not load (``naturalWidth == 0``);
 - math was left unrendered: ``$...$`` or a TeX command (``\\frac``...) in the text outside code,
-  or a MathJax error box;
+  or a MathJax error box; a font (MathJax's, shipped with the site) failed to load;
 - a link inside the site points to a missing file or a missing ``#anchor``;
 - the footer does not state the licenses; a notebook page has no download links; a page built
   from a notebook with a widget explorer does not say how to run it live.
@@ -64,6 +64,7 @@ PAGE_FACTS_JS = """() => ({
   downloads: Array.from(document.querySelectorAll('.page-downloads a')).map(a => a.getAttribute('href')),
   widgetNotes: document.querySelectorAll('.widget-note').length,
   navLinks: document.querySelectorAll('.site-nav a').length,
+  fontErrors: Array.from(document.fonts).filter(f => f.status === 'error').map(f => f.family),
 })"""
 
 UNRENDERED = [
@@ -142,6 +143,7 @@ def check(site: Path, screenshots: Path | None, chromium: str, quiet: bool = Fal
                         context_text = prose[max(0, match.start() - 40):match.end() + 40]
                         problems.append(f"unrendered math ({label}): ...{context_text!r}...")
                 problems += [f"MathJax error: {text}" for text in facts["mathErrors"]]
+                problems += [f"font failed to load: {family}" for family in facts["fontErrors"]]
                 problems += [f"image not loaded: {img['src']}" for img in facts["images"]
                              if not img["ok"]]
                 problems += [f"request to outside the site (blocked): {url[:100]}"
