@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -152,7 +153,20 @@ def lab(course, tmp_path_factory):
         server.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
     log.close()
+
+
+SESSION_START = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Wall time and the CPU time of everything started (JupyterLab, kernels, browser): on a busy
+    machine the wall time says little, CPU seconds / 2 cores is what a quiet 2-core machine needs."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    terminalreporter.write_line(
+        f"browser test: {time.monotonic() - SESSION_START:.0f} s wall; CPU of JupyterLab, kernels "
+        f"and browser: {children.ru_utime + children.ru_stime:.0f} s; screenshots in {SCREENSHOTS}")
 
 
 @pytest.fixture(scope="session")
