@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lrp-teach-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install lab test unit nbval student notebooks bench clean
+.PHONY: install lab test unit nbval student notebooks bench clean browser-test
 
 # install, lab and test go through course.py, the same entry point students without make use
 # (`py -3.11 course.py lab` on Windows), so the two cannot drift. It creates $(VENV) with
@@ -39,6 +39,21 @@ student: install
 # `make notebooks NB=notebooks/03_z_plus_rule.ipynb` runs just one.
 notebooks: install
 	$(PY) tools/run_notebooks.py $(or $(NB),$(NOTEBOOKS))
+
+# The explorers in a real browser: JupyterLab + the system's Chromium, driven by Playwright
+# (browser_tests/, README "Browser test"). Needs Chromium; says how to get it if it is missing.
+BROWSER_STAMP := $(VENV)/.lrp-teach-browser-installed
+
+# (after `install`, which browser-test runs first)
+$(BROWSER_STAMP): pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,browser]'
+	touch $(BROWSER_STAMP)
+
+browser-test: install
+	@$(PY) -c "import sys; sys.path.insert(0, 'browser_tests'); import conftest as c; \
+	  sys.exit(0) if c.find_chromium() else sys.exit('make browser-test: no Chromium found.\n' + c.HOW_TO_GET_CHROMIUM)"
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
+	$(PY) -m pytest browser_tests -o addopts="" -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/bench_lrp.py

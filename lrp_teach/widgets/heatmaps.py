@@ -62,8 +62,7 @@ def composite_parameters(name: str) -> CompositeParameters:
     gamma = gammas[0].gamma if gammas else None
     parts = []
     if epsilon is not None:
-        parts.append(f"ε = {epsilon:g}, times each layer's RMS(z)" if relative
-                     else f"ε = {epsilon:g}")
+        parts.append(f"ε = {epsilon:g} × RMS(z)" if relative else f"ε = {epsilon:g}")
     if gamma is not None:
         parts.append(f"γ = {gamma:g}")
     where = (f"{name} defaults: " + ", ".join(parts)) if parts else f"{name}: no ε, no γ"
@@ -164,9 +163,9 @@ class HeatmapExplorer:
         settings = [composite]
         if epsilon is not None:
             relative = composite_parameters(composite).relative_epsilon
-            settings.append(f"ε={epsilon:g}{'×RMS' if relative else ''}")
+            settings.append(f"ε={epsilon:.3g}{'×RMS' if relative else ''}")
         if gamma is not None:
-            settings.append(f"γ={gamma:g}")
+            settings.append(f"γ={gamma:.3g}")
         logit = float(self.logits(photo)[target])
         if figure is None:
             figure = plt.figure(figsize=(9.0, 3.6))
