@@ -16,6 +16,7 @@ A ``__hash__`` method that returns ``hash(...)`` is not seeding and is not flagg
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,36 @@ def test_the_lint_flags_hash_seeding(source):
 ])
 def test_the_lint_accepts_stable_seeds_and_plain_hashing(source):
     assert hash_seeded_lines(source) == []
+
+
+# --------------------------------------------------------------------------------------------
+# The numerical configuration is the user's to choose, through the environment
+# --------------------------------------------------------------------------------------------
+
+def test_thread_count_comes_from_the_environment(monkeypatch):
+    from lrp_teach.setup import DEFAULT_THREADS, threads_from_environment
+
+    monkeypatch.delenv("LRP_TEACH_THREADS", raising=False)
+    assert threads_from_environment() == DEFAULT_THREADS == 2
+    monkeypatch.setenv("LRP_TEACH_THREADS", "1")
+    assert threads_from_environment() == 1
+    for bad in ("0", "-2", "four", "1.5"):
+        monkeypatch.setenv("LRP_TEACH_THREADS", bad)
+        with pytest.raises(ValueError, match=f"LRP_TEACH_THREADS='{bad}'.*LRP_TEACH_THREADS=4"):
+            threads_from_environment()
+
+
+def test_onednn_is_left_to_tensorflow_and_the_users_setting_wins():
+    """oneDNN on is TF's default (faster); the user may switch it off for bit-reproducibility."""
+    import subprocess
+    import sys
+
+    code = ("import os, lrp_teach; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+            "os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS",
+                                                           "TF_CPP_MIN_LOG_LEVEL")}
+    unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert unset.stdout.split() == ["None", "3"], unset.stderr
+    chosen = subprocess.run([sys.executable, "-c", code], env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
+                            capture_output=True, text=True)
+    assert chosen.stdout.split() == ["0", "3"], chosen.stderr
