@@ -9,9 +9,11 @@ and fails on a student's laptop or a CI runner. This check re-runs the notebooks
 numerical configurations, each of which changes the floating-point rounding the way another
 machine would, and requires nbval to pass against the committed outputs in every one of them:
 
-    1-thread     TensorFlow and OpenBLAS on 1 thread (the order of parallel sums changes)
+    1-thread     TensorFlow and OpenBLAS on 1 thread (the order of parallel sums changes),
+                 oneDNN kernels off (TensorFlow's Eigen kernels)
     4-threads    4 threads, TensorFlow's oneDNN kernels on (its default on x86)
-    onednn-off   oneDNN graph kernels off, the bit-reproducible setting (README)
+    onednn-on    TensorFlow's oneDNN kernels on (its default on x86, the course's default)
+    onednn-off   oneDNN kernels off, the bit-reproducible setting (README)
     avx-cpu      the GEMM kernels of an AVX CPU without FMA (Sandy Bridge): oneDNN's and
                  OpenBLAS's run-time dispatch is capped at AVX (ONEDNN_MAX_CPU_ISA=AVX,
                  OPENBLAS_CORETYPE=SandyBridge). TensorFlow's Eigen matrix products call
@@ -54,8 +56,9 @@ CONTROLLED = (
 
 CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     "reference": ("the course defaults, as `make test` runs them", {}),
-    "1-thread": ("TensorFlow and OpenBLAS on 1 thread",
-                 {"LRP_TEACH_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}),
+    "1-thread": ("TensorFlow and OpenBLAS on 1 thread, oneDNN kernels off",
+                 {"LRP_TEACH_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                  "TF_ENABLE_ONEDNN_OPTS": "0"}),
     "4-threads": ("4 threads, oneDNN kernels on",
                   {"LRP_TEACH_THREADS": "4", "OPENBLAS_NUM_THREADS": "4", "OMP_NUM_THREADS": "4",
                    "TF_ENABLE_ONEDNN_OPTS": "1"}),
@@ -239,6 +242,10 @@ def main(argv=None) -> int:
         failed = [r for r in results if not r.passed]
         print(f"  {len(results) - len(failed)} passed, {len(failed)} failed in {seconds:.0f} s",
               flush=True)
+        for r in failed:  # at once, so a long run shows its findings as they come
+            print(f"  FAIL {r.notebook} cell {r.cell}: {r.first_line}")
+            for line in r.excerpt[:4]:
+                print(f"       | {line[:150]}")
 
     failures = [r for r in all_results if not r.passed]
     shown = all_results if args.verbose else failures
