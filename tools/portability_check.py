@@ -71,7 +71,7 @@ CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     "xla": ("XLA auto-clustering of TensorFlow graphs",
             {"TF_XLA_FLAGS": "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit"}),
 }
-DEFAULT_CONFIGS = ("1-thread", "4-threads", "avx-cpu", "sse41-cpu")
+DEFAULT_CONFIGS = ("1-thread", "4-threads", "sse41-cpu", "xla")
 
 SANITIZE = Path("notebooks") / "sanitize.cfg"
 EXCERPT_LINES = 14
