@@ -106,6 +106,8 @@ def measure(batches: list[int], repeats: int, threads: int | None) -> dict:
                                              composites.EpsilonGammaBox(LOW, HIGH)),
         }, repeats if batch == 1 else max(1, (repeats + 1) // 2))
         t_f, t_fb = timed["F"], timed["FB"]
+        print(f"  oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(TF default)')}, batch {batch}: "
+              f"F+B {t_fb:.3f} s", file=sys.stderr, flush=True)  # progress; stdout is the JSON
         results[str(batch)] = dict(F=t_f, FB=t_fb, plus=timed["plus"], box=timed["box"],
                                    floor=(2 * t_f + (t_fb - t_f)) / t_fb, rss=peak_rss_gb())
     return {"tf": tf.__version__, "keras": keras.__version__,
