@@ -58,7 +58,7 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
     from ._tf import keras, tf
 
     if threads is None:
-        threads = int(os.environ.get("LRP_TEACH_THREADS", DEFAULT_THREADS))
+        threads = threads_from_environment()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -75,6 +75,22 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "deterministic_ops": True,
     }
+
+
+def threads_from_environment() -> int:
+    """``LRP_TEACH_THREADS`` (a positive integer) or the default, 2."""
+    value = os.environ.get("LRP_TEACH_THREADS", "").strip()
+    if not value:
+        return DEFAULT_THREADS
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"LRP_TEACH_THREADS={value!r} is not a positive whole number of threads; "
+                         f"set e.g. LRP_TEACH_THREADS=4, or unset it for the default "
+                         f"({DEFAULT_THREADS})")
+    return threads
 
 
 def _configure_matplotlib() -> None:
