@@ -30,8 +30,9 @@ lab: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The fast inner loop: unit tests without those marked slow (`make test` runs them all).
 unit: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 nbval: install
 	$(PY) -m pytest notebooks $(PYTEST_ARGS)

@@ -86,7 +86,7 @@ def test_the_hand_folded_model_computes_the_same_logits():
                                rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("images", ["mixed", "nonnegative"])
+@pytest.mark.parametrize("images", ["mixed", pytest.param("nonnegative", marks=pytest.mark.slow)])
 def test_batch_norm_is_folded_for_every_composite(composite, images):
     model = bn_model(seed=2)
     folded = folded_by_hand(model)

@@ -150,6 +150,7 @@ def test_engine_matches_the_layer_by_layer_reference(composite):
         np.testing.assert_allclose(r, ref, rtol=1e-6, atol=1e-9, err_msg=layer_name)
 
 
+@pytest.mark.slow
 def test_engine_with_non_negative_images_takes_the_same_values():
     """Non-negative images switch on the shortcut that drops x⁻ terms in the first layer."""
     model = small_vgg(seed=3)
@@ -284,6 +285,7 @@ def test_zbox_conserves_the_relevance_of_the_first_layer():
                                relevance["conv1"].reshape(3, -1).sum(1), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_batch_equals_one_by_one():
     model = small_vgg(seed=15, dtype="float32")
     x = _images(n=4, seed=16).astype(np.float32)
