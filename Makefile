@@ -25,8 +25,9 @@ lab:
 test:
 	$(COURSE) test $(PYTEST_ARGS)
 
+# The fast inner loop: unit tests without those marked slow (`make test` runs them all).
 unit: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 nbval: install
 	$(PY) -m pytest notebooks $(PYTEST_ARGS)
