@@ -55,7 +55,7 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
     Thread counts can only be set before TensorFlow runs its first operation; if that has already
     happened (e.g. the cell was re-run), the current setting is kept and reported.
     """
-    from ._tf import keras, tf
+    from ._tf import tf
 
     if threads is None:
         threads = threads_from_environment()
@@ -64,11 +64,7 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass  # TF already initialised: the earlier setting stays, which is what a re-run wants.
-    keras.utils.set_random_seed(seed)
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # pragma: no cover - very old TF
-        pass
+    make_tensorflow_deterministic(seed)
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return {
@@ -91,6 +87,18 @@ def threads_from_environment() -> int:
                          f"set e.g. LRP_TEACH_THREADS=4, or unset it for the default "
                          f"({DEFAULT_THREADS})")
     return threads
+
+
+def make_tensorflow_deterministic(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras (``keras.utils.set_random_seed``) and make TF's
+    ops deterministic -- the one place that does it (notebooks, training scripts)."""
+    from ._tf import keras, tf
+
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - very old TF
+        pass
 
 
 def _configure_matplotlib() -> None:
