@@ -163,10 +163,12 @@ def main(argv=None) -> int:
             cells = []
             for k in names:
                 r = runs[k]["batches"][batch]
-                cells.append(f"{r[key]:8.3f} s {r[key] / int(batch):6.3f} s/im {r[key] / r['FB']:5.2f}x")
+                cells.append(f"{r[key]:8.3f} s {r[key] / int(batch):6.3f} s/im "
+                             f"{r[key] / r['FB']:5.2f}x")
             speedup = ""
             if names == ["off", "on"]:
-                speedup = f"  {runs['off']['batches'][batch][key] / runs['on']['batches'][batch][key]:9.2f}x"
+                off, on = runs["off"]["batches"][batch][key], runs["on"]["batches"][batch][key]
+                speedup = f"  {off / on:9.2f}x"
             print(f"  {label:31s}" + "".join(f"{c:>29s}" for c in cells) + speedup)
         print(f"  {'floor (2F+B)/(F+B)':31s}" +
               "".join(f"{runs[k]['batches'][batch]['floor']:28.2f}x" for k in names))

@@ -17,9 +17,9 @@ import os
 # is faster on VGG16 (issue 10, batch 1: 1.2-1.45x; benchmarks/README.md). oneDNN changes the
 # order of floating-point sums, so the last bits differ from the Eigen kernels -- but so do
 # other CPUs, thread counts and SIMD widths, and the notebooks print only digits that survive all
-# of them (checked by `make portability`, which runs them with oneDNN on and off). For bit-reproducible runs on one
-# machine set TF_ENABLE_ONEDNN_OPTS=0 and a fixed LRP_TEACH_THREADS yourself (README,
-# "Reproducibility"); a value you set wins over everything here.
+# of them (checked by `make portability`, which runs them with oneDNN on and off). For
+# bit-reproducible runs on one machine set TF_ENABLE_ONEDNN_OPTS=0 and a fixed LRP_TEACH_THREADS
+# yourself (README, "Reproducibility"); a value you set wins over everything here.
 QUIET_TF_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "GRPC_VERBOSITY": "ERROR",
