@@ -506,3 +506,25 @@ def test_subclasses_of_supported_layers_are_read_by_isinstance():
     for composite in (composites.EpsilonGammaBox(-1, 1), composites.MontavonVGG16(-1, 1)):
         np.testing.assert_allclose(lt.explain(mine, x, 1, composite),
                                    lt.explain(plain, x, 1, composite), rtol=1e-12)
+
+
+def test_by_name_is_the_one_registry_and_vgg16_delegates_to_it():
+    from lrp_teach import images, vgg16
+
+    assert vgg16.COMPOSITE_NAMES == composites.NAMES
+    assert composites.by_name("epsilon") == rules.Epsilon(0.25)
+    assert composites.by_name("Gamma", gamma=0.5) == rules.Gamma(0.5)
+    with pytest.raises(ValueError, match=r"unknown composite 'nope'; choose one of: "
+                                         r"epsilon_gamma_box, epsilon_plus_flat"):
+        composites.by_name("nope")
+    with pytest.raises(ValueError, match=r"'montavon_vgg16' puts z\^B on the first layer and "
+                                         r"needs the input bounds"):
+        composites.by_name("montavon_vgg16")
+    # montavon_vgg16's epsilon is the upper convolutions' RELATIVE ε; its Dense layers stay LRP-0
+    montavon = vgg16.make_composite("montavon-vgg16", epsilon=0.1, gamma=0.5)
+    assert isinstance(montavon, composites.MontavonVGG16)
+    assert montavon.epsilon == rules.Epsilon(0.1, relative=True)
+    assert montavon.gamma == rules.Gamma(0.5) and montavon.zero == rules.Z()
+    assert montavon.box == rules.ZBox(images.VGG16_LOW, images.VGG16_HIGH)
+    box = vgg16.make_composite("epsilon_gamma_box", epsilon=0.01)
+    assert box.by_class["Dense"] == rules.Epsilon(0.01) and box.first == montavon.box
