@@ -6,29 +6,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lrp-teach-installed
-# Jupyter refuses to start as root without --allow-root (containers, CI machines).
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install lab test unit nbval student notebooks bench clean
+.PHONY: install lab test unit nbval student notebooks bench clean browser-test
 
-install: $(STAMP)
+# install, lab and test go through course.py, the same entry point students without make use
+# (`py -3.11 course.py lab` on Windows), so the two cannot drift. It creates $(VENV) with
+# $(PYTHON) and skips the install unless pyproject.toml is newer than $(STAMP).
+COURSE := $(PYTHON) course.py --venv $(VENV)
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+install:
+	$(COURSE) install
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip check
-	touch $(STAMP)
-
-lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+lab:
+	$(COURSE) lab $(LAB_ARGS)
 
 # The whole suite: unit tests and nbval over every notebook (configured in pyproject.toml).
-test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+test:
+	$(COURSE) test $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
@@ -45,8 +40,34 @@ student: install
 notebooks: install
 	$(PY) tools/run_notebooks.py $(or $(NB),$(NOTEBOOKS))
 
+# The explorers in a real browser: JupyterLab + the system's Chromium, driven by Playwright
+# (browser_tests/, README "Browser test"). Needs Chromium; says how to get it if it is missing.
+BROWSER_STAMP := $(VENV)/.lrp-teach-browser-installed
+
+# (after `install`, which browser-test runs first)
+$(BROWSER_STAMP): pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,browser]'
+	touch $(BROWSER_STAMP)
+
+browser-test: install
+	@$(PY) -c "import sys; sys.path.insert(0, 'browser_tests'); import conftest as c; \
+	  sys.exit(0) if c.find_chromium() else sys.exit('make browser-test: no Chromium found.\n' + c.HOW_TO_GET_CHROMIUM)"
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
+	$(PY) -m pytest browser_tests -o addopts="" -p no:cacheprovider $(PYTEST_ARGS)
+
 bench: install
 	$(PY) benchmarks/bench_lrp.py
 
 clean:
-	rm -rf student .pytest_cache build *.egg-info
+	rm -rf student .pytest_cache build *.egg-info _site _site-check
+
+# --- The course as a website (see README "The course as a website") ---------------------------
+# site: static site of the committed notebooks in _site/ (nothing re-executed); installs the
+# [site] extra first. site-check: opens every page in headless chromium (/usr/bin/chromium).
+.PHONY: site site-check
+
+site:
+	$(COURSE) site $(SITE_ARGS)
+
+site-check:
+	$(COURSE) site-check $(SITE_ARGS)

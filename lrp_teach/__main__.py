@@ -59,11 +59,12 @@ def explain_photo(photo, output, composite="epsilon_gamma_box", target=None, kin
     course : an already built :class:`lrp_teach.vgg16.CourseModel` (a notebook passes its own, so
         as not to build VGG16 twice); by default the weights are resolved as described above.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    # A Figure with its own Agg canvas, not pyplot: this function also runs inside notebooks
+    # (05 calls it), where switching the backend (matplotlib.use("Agg")) would silently stop
+    # every later plt.show() -- and with it the heatmap explorer -- from drawing anything.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from . import images, setup, viz, vgg16
     from .propagate import explain
@@ -87,7 +88,9 @@ def explain_photo(photo, output, composite="epsilon_gamma_box", target=None, kin
     weights_line = ("ImageNet weights" if course.kind == "imagenet" else
                     "your weights file" if course.kind == "file" else
                     "RANDOM weights, NOT trained")
-    fig, axes = plt.subplots(1, 2, figsize=(7.2, 4.4))
+    fig = Figure(figsize=(7.2, 4.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     viz.plot_heatmap(axes[0], rgb, kind="image", title="photo")
     viz.plot_heatmap(axes[1], relevance, kind=kind,
                      title=f"LRP {composite}\nclass {target} ({name})")
@@ -96,8 +99,7 @@ def explain_photo(photo, output, composite="epsilon_gamma_box", target=None, kin
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, format="png")
-    plt.close(fig)
+    fig.savefig(output, format="png")  # not registered with pyplot: nothing to close
     return {"output": str(output), "target": target, "class": name, "weights": course.label,
             "logit": float(logits[target]), "relevance_sum": float(relevance.sum())}
 

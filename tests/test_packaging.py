@@ -68,20 +68,28 @@ def test_ci_runs_make_test():
 
 @pytest.mark.parametrize("target", ["test", "lab"])
 def test_make_targets_install_before_running(target):
+    # make calls course.py (the entry point for students without make), which installs first.
     plan = subprocess.run(["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout
+    assert f"course.py --venv /nonexistent-venv {target}" in plan
+    plan = subprocess.run([sys.executable, "course.py", "--venv", "/nonexistent-venv",
+                           "--dry-run", target], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
     assert "-m venv /nonexistent-venv" in plan
-    assert "pip install --quiet -e '.[dev]'" in plan
-    assert ("pytest" if target == "test" else "jupyter lab --notebook-dir=notebooks") in plan
+    assert "pip install --quiet -e .[dev]" in plan
+    assert ("-m pytest" if target == "test" else "-m jupyterlab --notebook-dir=notebooks") in plan
 
 
 def test_make_test_does_not_reinstall_when_nothing_changed():
     stamp = ROOT / ".venv" / ".lrp-teach-installed"
     if not stamp.exists():
         pytest.skip("not running inside the course's .venv")
-    plan = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    if (ROOT / "pyproject.toml").stat().st_mtime > stamp.stat().st_mtime:
+        pytest.skip("pyproject.toml changed since the last install: the next run reinstalls")
+    plan = subprocess.run([sys.executable, "course.py", "--dry-run", "test"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
     assert "pip install" not in plan and "-m venv" not in plan
+    assert "-m pytest" in plan
 
 
 def test_import_is_lazy_and_quiet():

@@ -5,15 +5,68 @@ takes about a second; moving a slider back should not recompute). :meth:`Heatmap
 draws one static figure (photo, signed heatmap, the lecture's rainbow map) -- the notebook shows
 it for readers without a running kernel -- and :meth:`HeatmapExplorer.widget` wraps the *same*
 method in ipywidgets controls. Without ipywidgets the widget falls back to the static figure.
+
+Every composite starts at its *own* defaults (:func:`composite_parameters`): choosing
+``montavon_vgg16`` in the widget moves ε to its recipe, 0.25 × RMS(z), not the 1e-6 of
+``epsilon_gamma_box``; ε or γ sliders that a composite does not use are disabled.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
 PREDICTED = -1  # the "target" value meaning: the class the network scores highest
+
+
+class CompositeParameters(NamedTuple):
+    """The ε and γ a composite uses by default (None: none of its rules has that parameter)."""
+
+    epsilon: float | None
+    gamma: float | None
+    relative_epsilon: bool  # ε is a multiple of RMS(z) (Montavon et al.'s VGG16 recipe)
+    where: str  # which layers use ε / γ, for the widget's note
+
+
+def _rules_of(composite) -> list:
+    """The rule objects a composite (or a single rule) is made of."""
+    from ..rules import Rule
+
+    if isinstance(composite, Rule):
+        return [composite]
+    found = []
+    for value in vars(composite).values():
+        for item in (value.values() if isinstance(value, dict) else [value]):
+            if isinstance(item, Rule):
+                found.append(item)
+    return found
+
+
+def composite_parameters(name: str) -> CompositeParameters:
+    """The default ε and γ of ``vgg16.make_composite(name)``, read from the rules it builds (so
+    they follow the composites' definitions rather than a copy of them)."""
+    from .. import rules
+    from ..vgg16 import make_composite
+
+    found = _rules_of(make_composite(name))
+    epsilons = [rule for rule in found
+                if isinstance(rule, rules.Epsilon) and not isinstance(rule, rules.Z)]
+    gammas = [rule for rule in found if isinstance(rule, rules.Gamma)]
+    if len({(rule.epsilon, rule.relative) for rule in epsilons}) > 1 or len(
+            {rule.gamma for rule in gammas}) > 1:
+        raise ValueError(f"composite {name!r} uses several different ε or γ; the explorer has "
+                         "one slider each")
+    epsilon = epsilons[0].epsilon if epsilons else None
+    relative = bool(epsilons and epsilons[0].relative)
+    gamma = gammas[0].gamma if gammas else None
+    parts = []
+    if epsilon is not None:
+        parts.append(f"ε = {epsilon:g} × RMS(z)" if relative else f"ε = {epsilon:g}")
+    if gamma is not None:
+        parts.append(f"γ = {gamma:g}")
+    where = (f"{name} defaults: " + ", ".join(parts)) if parts else f"{name}: no ε, no γ"
+    return CompositeParameters(epsilon, gamma, relative, where)
 
 
 class HeatmapExplorer:
@@ -51,17 +104,32 @@ class HeatmapExplorer:
         return int(target)
 
     @staticmethod
-    def _key(photo, target, composite, epsilon, gamma):
-        return (photo, int(target), composite, round(float(epsilon), 12), round(float(gamma), 12))
+    def parameters(composite: str, epsilon: float | None = None,
+                   gamma: float | None = None) -> tuple[float | None, float | None]:
+        """(ε, γ) that ``composite`` runs with: None -> its default; a parameter the composite
+        does not use is None whatever was passed (it changes nothing)."""
+        defaults = composite_parameters(composite)
+        epsilon = None if defaults.epsilon is None else (
+            defaults.epsilon if epsilon is None else float(epsilon))
+        gamma = None if defaults.gamma is None else (
+            defaults.gamma if gamma is None else float(gamma))
+        return epsilon, gamma
+
+    def _key(self, photo, target, composite, epsilon, gamma):
+        epsilon, gamma = self.parameters(composite, epsilon, gamma)
+        return (photo, int(target), composite,
+                None if epsilon is None else round(epsilon, 12),
+                None if gamma is None else round(gamma, 12))
 
     def remember(self, photo, target, composite, epsilon, gamma, relevance) -> None:
         """Store an explanation computed elsewhere (the notebook batches its LRP passes)."""
         self._cache[self._key(photo, target, composite, epsilon, gamma)] = np.asarray(relevance)
 
     def explanation(self, photo: str, target: int | None = PREDICTED,
-                    composite: str = "epsilon_gamma_box", epsilon: float = 0.25,
-                    gamma: float = 0.25) -> np.ndarray:
-        """Relevance (224, 224, 3) of ``photo`` for ``target`` (cached)."""
+                    composite: str = "epsilon_gamma_box", epsilon: float | None = None,
+                    gamma: float | None = None) -> np.ndarray:
+        """Relevance (224, 224, 3) of ``photo`` for ``target`` (cached). ``epsilon`` / ``gamma``:
+        None means the composite's own default (:func:`composite_parameters`)."""
         from ..propagate import explain
         from ..vgg16 import make_composite
 
@@ -70,6 +138,7 @@ class HeatmapExplorer:
         target = self.resolve_target(photo, target)
         key = self._key(photo, target, composite, epsilon, gamma)
         if key not in self._cache:
+            epsilon, gamma = self.parameters(composite, epsilon, gamma)
             rule = make_composite(composite, epsilon=epsilon, gamma=gamma)
             self._cache[key] = explain(self.model, self.inputs[photo], target=target,
                                        composite=rule)[0]
@@ -77,9 +146,12 @@ class HeatmapExplorer:
 
     # -- drawing ------------------------------------------------------------------------------
     def figure(self, photo: str | None = None, target: int | None = PREDICTED,
-               composite: str = "epsilon_gamma_box", epsilon: float = 0.25, gamma: float = 0.25,
-               figure=None):
-        """Photo | signed heatmap | the lecture's rainbow map, for one setting. Returns the Figure."""
+               composite: str = "epsilon_gamma_box", epsilon: float | None = None,
+               gamma: float | None = None, figure=None):
+        """Photo | signed heatmap | the lecture's rainbow map, for one setting. Returns the Figure.
+
+        ``epsilon`` / ``gamma``: None means the composite's default. ``figure``: a Figure to draw
+        into (cleared first); a new pyplot figure if None."""
         import matplotlib.pyplot as plt
 
         from .. import images, viz
@@ -87,6 +159,13 @@ class HeatmapExplorer:
         photo = photo or next(iter(self.photos))
         relevance = self.explanation(photo, target, composite, epsilon, gamma)
         target = self.resolve_target(photo, target)
+        epsilon, gamma = self.parameters(composite, epsilon, gamma)
+        settings = [composite]
+        if epsilon is not None:
+            relative = composite_parameters(composite).relative_epsilon
+            settings.append(f"ε={epsilon:.3g}{'×RMS' if relative else ''}")
+        if gamma is not None:
+            settings.append(f"γ={gamma:.3g}")
         logit = float(self.logits(photo)[target])
         if figure is None:
             figure = plt.figure(figsize=(9.0, 3.6))
@@ -94,7 +173,7 @@ class HeatmapExplorer:
         axes = figure.subplots(1, 3)
         viz.plot_heatmap(axes[0], self.photos[photo], kind="image", title=photo)
         viz.plot_heatmap(axes[1], relevance, kind="signed",
-                         title=f"{composite}, ε={epsilon:g}, γ={gamma:g}\nsigned: red +, blue −")
+                         title=f"{', '.join(settings)}\nsigned: red +, blue −")
         viz.plot_heatmap(axes[2], relevance, kind="rainbow", title="lecture's rainbow map\n(sign hidden)")
         label = f" [{self.weights_label}]" if self.weights_label else ""
         figure.suptitle(f"class {target} ({images.class_name(target)}): logit {logit:.3g}, "
@@ -103,9 +182,15 @@ class HeatmapExplorer:
         return figure
 
     def widget(self, photo: str | None = None, target: int | None = PREDICTED,
-               composite: str = "epsilon_gamma_box", epsilon: float = 0.25, gamma: float = 0.25):
+               composite: str = "epsilon_gamma_box", epsilon: float | None = None,
+               gamma: float | None = None):
         """ipywidgets controls around :meth:`figure`. Returns a VBox (or the Figure without
-        ipywidgets)."""
+        ipywidgets).
+
+        ``epsilon`` / ``gamma`` set the start (None: the composite's defaults). Choosing another
+        composite moves ε and γ to *its* defaults and disables a slider it does not use; each
+        change draws once.
+        """
         try:
             import ipywidgets as widgets
         except ImportError:
@@ -116,34 +201,75 @@ class HeatmapExplorer:
 
         from .. import images
         from ..vgg16 import COMPOSITE_NAMES
+        from ._static import ExplorerBox, figure_png
 
+        photo = photo or next(iter(self.photos))
+        defaults = composite_parameters(composite)
         target_options = [("predicted class", PREDICTED)] + [
             (f"{index} {label or images.class_name(index)}", index)
             for index, label in self.classes.items()]
         controls = {
-            "photo": widgets.Dropdown(options=list(self.photos), value=photo or next(iter(self.photos)),
-                                      description="image"),
+            "photo": widgets.Dropdown(options=list(self.photos), value=photo, description="image"),
             "target": widgets.Dropdown(options=target_options, value=target, description="class"),
             "composite": widgets.Dropdown(options=list(COMPOSITE_NAMES), value=composite,
                                           description="composite"),
-            "epsilon": widgets.FloatLogSlider(value=epsilon, base=10, min=-6, max=1, step=0.25,
-                                              description="ε", continuous_update=False,
-                                              readout_format=".2g"),
-            "gamma": widgets.FloatSlider(value=gamma, min=0.0, max=2.0, step=0.05,
-                                         description="γ", continuous_update=False,
-                                         readout_format=".2f"),
+            "epsilon": widgets.FloatLogSlider(
+                value=defaults.epsilon if epsilon is None else epsilon, base=10, min=-6, max=1,
+                step=0.25, description="ε", continuous_update=False, readout_format=".2g",
+                disabled=defaults.epsilon is None),
+            "gamma": widgets.FloatSlider(
+                value=defaults.gamma if gamma is None else gamma, min=0.0, max=2.0, step=0.05,
+                description="γ", continuous_update=False, readout_format=".2f",
+                disabled=defaults.gamma is None),
         }
+        note = widgets.HTML(value=f"<small>{defaults.where}</small>")
+        output = widgets.Output()
+        switching = []  # non-empty while a composite change moves ε/γ: draw once, not three times
 
-        def draw(photo, target, composite, epsilon, gamma):
-            fig = self.figure(photo, target, composite, epsilon, gamma)
-            plt.show()
-            plt.close(fig)
+        def values():
+            settings = {name: control.value for name, control in controls.items()}
+            for name in ("epsilon", "gamma"):
+                if controls[name].disabled:
+                    settings[name] = None  # the composite does not use it
+            return settings
 
-        output = widgets.interactive_output(draw, controls)
-        box = widgets.VBox([
+        def draw():
+            with output:
+                output.clear_output(wait=True)
+                fig = self.figure(**values())
+                plt.show()
+                plt.close(fig)
+
+        def on_change(change):
+            if switching:
+                return
+            if change["owner"] is controls["composite"]:
+                new = composite_parameters(change["new"])
+                switching.append(True)
+                try:
+                    for name in ("epsilon", "gamma"):
+                        default = getattr(new, name)
+                        controls[name].disabled = default is None
+                        if default is not None:
+                            controls[name].value = default
+                    note.value = f"<small>{new.where}</small>"
+                finally:
+                    switching.clear()
+            draw()
+
+        for control in controls.values():
+            control.observe(on_change, names="value")
+        draw()
+
+        def static_figure():  # the picture readers without a live kernel see (see _static.py)
+            return figure_png(lambda figure: self.figure(**values(), figure=figure),
+                              figsize=(9.0, 3.6))
+
+        box = ExplorerBox([
             widgets.HBox([controls["photo"], controls["target"], controls["composite"]]),
-            widgets.HBox([controls["epsilon"], controls["gamma"]]),
+            widgets.HBox([controls["epsilon"], controls["gamma"], note]),
             output,
-        ])
+        ], static_figure, "Heatmap explorer")
         box.controls = controls  # for tests and curious students
+        box.note = note
         return box

@@ -177,6 +177,8 @@ def root_point_explorer(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DE
         return plot_root_points(w, x, b, rule, low, high)
     import matplotlib.pyplot as plt
 
+    from ._static import ExplorerBox, figure_png
+
     def slider(description, value, lo, hi):
         return widgets.FloatSlider(value=float(value), min=lo, max=hi, step=0.05,
                                    description=description, continuous_update=False,
@@ -203,7 +205,14 @@ def root_point_explorer(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DE
         widgets.VBox([controls["w1"], controls["w2"], controls["b"]]),
         widgets.VBox([controls["x1"], controls["x2"]]),
     ])
-    explorer = widgets.VBox([controls["rule"], sliders, output])
+    def static_figure():  # the picture readers without a live kernel see (see _static.py)
+        values = {name: control.value for name, control in controls.items()}
+        return figure_png(lambda figure: plot_root_points(
+            (values["w1"], values["w2"]), (values["x1"], values["x2"]), values["b"],
+            values["rule"], low, high, figure=figure, view=(-1.5, 3.0)), figsize=(10.0, 4.6))
+
+    explorer = ExplorerBox([controls["rule"], sliders, output], static_figure,
+                           "Root-point explorer")
     explorer.controls = controls  # for tests and curious students
     return explorer
 

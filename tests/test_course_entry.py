@@ -1,0 +1,116 @@
+"""course.py (the path without make, e.g. on Windows) and the Makefile run the same commands."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_course():
+    spec = importlib.util.spec_from_file_location("course_entry", ROOT / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+course = _load_course()
+
+
+def _make_plan(*targets, **variables):
+    args = ["make", "-n", *targets] + [f"{k}={v}" for k, v in variables.items()]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def _course_plan(*args):
+    result = subprocess.run([sys.executable, "course.py", "--dry-run", *args], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("target", ["install", "lab", "test", "site", "site-check"])
+def test_make_target_is_a_call_of_course_py(target):
+    plan = _make_plan(target, PYTHON="python3.11", VENV="/tmp/some-venv")
+    assert plan.strip().splitlines()[-1].strip() == \
+        f"python3.11 course.py --venv /tmp/some-venv {target}"
+
+
+def test_every_command_the_makefile_passes_exists_in_course_py():
+    makefile = (ROOT / "Makefile").read_text()
+    used = set(re.findall(r"\$\(COURSE\) ([\w-]+)", makefile))
+    assert {"install", "lab", "test"} <= used
+    assert used <= set(course.COMMANDS), f"unknown to course.py: {used - set(course.COMMANDS)}"
+
+
+def test_make_and_course_py_share_the_install_stamp():
+    makefile = (ROOT / "Makefile").read_text()
+    stamp = re.search(r"^STAMP\s*:=\s*\$\(VENV\)/(\S+)", makefile, re.M).group(1)
+    assert stamp == course.INSTALL_STAMP
+
+
+def test_arguments_after_the_command_reach_pytest_and_jupyter():
+    assert "-m pytest -k taylor -x" in _course_plan("test", "-k", "taylor", "-x")
+    assert "--port 8890" in _course_plan("lab", "--port", "8890")
+    make_plan = _make_plan("test", PYTEST_ARGS="-k taylor")
+    assert "course.py --venv .venv test -k taylor" in make_plan
+
+
+def test_fresh_environment_is_created_then_installed_then_used():
+    plan = _course_plan("--venv", "/nonexistent-venv", "site").splitlines()
+    assert plan[0].endswith("-m venv /nonexistent-venv")
+    assert any(line.endswith("pip install --quiet -e .[dev,site]") for line in plan)
+    assert plan[-1] == "+ /nonexistent-venv/bin/python tools/build_site.py"
+
+
+def test_site_commands_install_the_site_extra_once(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    (venv / course.INSTALL_STAMP).touch()
+    plan = _course_plan("--venv", str(venv), "site")
+    assert "pip install --quiet -e .[dev,site]" in plan     # the course is there, the site extra not
+    assert "-m venv" not in plan                             # the environment exists
+    (venv / course.SITE_STAMP).touch()
+    assert "pip install" not in _course_plan("--venv", str(venv), "site")
+    assert "pip install" not in _course_plan("--venv", str(venv), "unit")
+
+
+def test_needs_install_follows_pyproject_mtime(tmp_path):
+    pyproject, stamp = tmp_path / "pyproject.toml", tmp_path / "stamp"
+    pyproject.write_text("")
+    assert course.needs_install(stamp, pyproject)            # never installed
+    stamp.touch()
+    os.utime(pyproject, (1_000, 1_000))
+    os.utime(stamp, (2_000, 2_000))
+    assert not course.needs_install(stamp, pyproject)
+    os.utime(pyproject, (3_000, 3_000))                      # pyproject.toml edited since
+    assert course.needs_install(stamp, pyproject)
+
+
+def test_windows_and_posix_environment_layout():
+    assert course.venv_python(Path("v"), windows=True) == Path("v/Scripts/python.exe")
+    assert course.venv_python(Path("v"), windows=False) == Path("v/bin/python")
+
+
+def test_lab_allows_root_only_as_root():
+    assert course.command_line("lab", Path("v"), [], root=True)[-1] == "--allow-root"
+    assert "--allow-root" not in course.command_line("lab", Path("v"), [], root=False)
+
+
+def test_unknown_command_is_refused_with_the_list():
+    result = subprocess.run([sys.executable, "course.py", "tset"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "invalid choice: 'tset'" in result.stderr and "test" in result.stderr
+
+
+def test_readme_gives_the_windows_commands_next_to_make():
+    readme = (ROOT / "README.md").read_text()
+    for command in ("make lab", "make test", "py -3.11 course.py lab", "py -3.11 course.py test"):
+        assert command in readme, f"README does not show `{command}`"
