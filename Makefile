@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lrp-teach-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install lab test unit nbval student notebooks bench clean browser-test
+.PHONY: install lab test unit nbval portability student notebooks bench clean browser-test
 
 # install, lab and test go through course.py, the same entry point students without make use
 # (`py -3.11 course.py lab` on Windows), so the two cannot drift. It creates $(VENV) with
@@ -25,11 +25,18 @@ lab:
 test:
 	$(COURSE) test $(PYTEST_ARGS)
 
+# The fast inner loop: unit tests without those marked slow (`make test` runs them all).
 unit: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 nbval: install
 	$(PY) -m pytest notebooks $(PYTEST_ARGS)
+
+# Re-run every notebook under other numerics (1 and 4 threads, oneDNN on/off, the GEMM kernels of
+# older CPUs) and require the committed outputs in each: catches digits that only hold on this
+# CPU (INSTRUCTORS.md). ~15 min on 2 cores. `make portability NB=... CONFIGS=1-thread,xla`.
+portability: install
+	$(PY) tools/portability_check.py $(if $(CONFIGS),--configs $(CONFIGS)) $(NB)
 
 # Student versions (solutions removed, outputs cleared) in student/ -- see INSTRUCTORS.md.
 student: install

@@ -132,22 +132,31 @@ def build_keras(variant, weights):
     return model
 
 
+# case -> lrp_teach.composites.by_name(name, **params) (the one registry); cases it has no name
+# for are single rules built below
+LT_REGISTRY = {
+    "EpsilonPlus": ("epsilon_plus", {}),
+    "EpsilonPlusFlat": ("epsilon_plus_flat", {}),
+    "EpsilonGammaBox": ("epsilon_gamma_box", {"low": LOW, "high": HIGH}),
+    "EpsilonAlpha2Beta1": ("epsilon_alpha2_beta1", {}),
+    "MontavonVGG16": ("montavon_vgg16", {"low": LOW, "high": HIGH}),
+    "Epsilon(1e-6)": ("epsilon", {"epsilon": 1e-6}),
+    "Epsilon(0.25)": ("epsilon", {"epsilon": 0.25}),
+    "Z": ("z", {}),
+    "ZPlus": ("z_plus", {}),
+    "Gamma(0.25)": ("gamma", {"gamma": 0.25}),
+    "Gamma(1.0)": ("gamma", {"gamma": 1.0}),
+}
+
+
 def lrp_teach_case(name):
     from lrp_teach import composites as C, rules as R
 
+    if name in LT_REGISTRY:
+        registered, params = LT_REGISTRY[name]
+        return C.by_name(registered, **params)
     return {
-        "EpsilonPlus": lambda: C.EpsilonPlus(),
-        "EpsilonPlusFlat": lambda: C.EpsilonPlusFlat(),
-        "EpsilonGammaBox": lambda: C.EpsilonGammaBox(LOW, HIGH),
-        "EpsilonAlpha2Beta1": lambda: C.EpsilonAlpha2Beta1(),
-        "MontavonVGG16": lambda: C.MontavonVGG16(LOW, HIGH),
-        "Epsilon(1e-6)": lambda: R.Epsilon(1e-6),
-        "Epsilon(0.25)": lambda: R.Epsilon(0.25),
         "Epsilon(0.25,relative)": lambda: R.Epsilon(0.25, relative=True),
-        "Z": lambda: R.Z(),
-        "ZPlus": lambda: R.ZPlus(),
-        "Gamma(0.25)": lambda: R.Gamma(0.25),
-        "Gamma(1.0)": lambda: R.Gamma(1.0),
         "AlphaBeta(2,1)": lambda: R.AlphaBeta(2, 1),
         "AlphaBeta(1,0)": lambda: R.AlphaBeta(1, 0),
         "Flat": lambda: R.Flat(),

@@ -204,6 +204,17 @@ def pytest_runtest_makereport(item, call):
                 report.sections.append(("screenshot", f"none: {error}"))
 
 
+def shut_down_kernels(lab):
+    """Each test starts with no kernel running (05's holds VGG16: ~2 GB)."""
+    def call(method, path):
+        request = urllib.request.Request(f"{lab.url}{path}?token={lab.token}", method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    for session in call("GET", "/api/sessions"):
+        call("DELETE", f"/api/sessions/{session['id']}")
+
+
 @pytest.fixture
 def page(browser, lab):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -215,3 +226,4 @@ def page(browser, lab):
             and page.console_errors.append(message.text))
     yield page
     context.close()
+    shut_down_kernels(lab)

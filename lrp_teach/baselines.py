@@ -13,15 +13,10 @@ class, an int, or N ints) and run as cached ``tf.function`` s.
 
 from __future__ import annotations
 
-import weakref
-
-import numpy as np
-
 from . import propagate as _p
+from .propagate.engine import chain_key, compiled
 
 __all__ = ["gradient", "gradient_x_input", "grad_cam"]
-
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _prepare(model, images, target):
@@ -30,13 +25,6 @@ def _prepare(model, images, target):
     array = _p.check_images(model, images, dtype)
     chosen = _p.check_target(target, array.shape[0], _p.num_classes(steps, model))
     return steps, dtype, array, chosen
-
-
-def _compiled(model, key, build):
-    per_model = _CACHE.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = build()
-    return per_model[key]
 
 
 def _target_logit(logits, target):
@@ -70,8 +58,8 @@ def gradient(model, images, target=None):
 def _run_gradient(model, steps, dtype, array, chosen):
     from ._tf import tf
 
-    run = _compiled(model, ("gradient", str(dtype), tuple((s.name, s.kind) for s in steps)),
-                    lambda: _gradient_function(steps, dtype))
+    run = compiled(model, ("gradient", str(dtype), chain_key(steps)),
+                   lambda: _gradient_function(steps, dtype))
     return run(tf.constant(array), tf.constant(chosen)).numpy()
 
 
@@ -126,6 +114,6 @@ def grad_cam(model, images, target=None, layer=None):
         if steps[index].kind not in ("conv", "maxpool", "avgpool", "relu", "identity"):
             raise ValueError(f"grad_cam: layer {name!r} ({steps[index].class_name}) has no "
                              "spatial feature maps; pick a Conv2D or pooling layer.")
-    run = _compiled(model, ("grad_cam", index, str(dtype), tuple((s.name, s.kind) for s in steps)),
-                    lambda: _grad_cam_function(steps, dtype, index))
+    run = compiled(model, ("grad_cam", index, str(dtype), chain_key(steps)),
+                   lambda: _grad_cam_function(steps, dtype, index))
     return run(tf.constant(array), tf.constant(chosen)).numpy()

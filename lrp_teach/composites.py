@@ -24,6 +24,9 @@ MontavonVGG16(l, h)       ZBox(l, h)           γ lower half, ε upper     Z (LR
 Your own mapping: ``Composite(by_name={"dense_1": rules.Z()}, by_class={"Conv2D":
 rules.ZPlus()}, default=rules.Epsilon(0.1), first=rules.Flat())``. A single rule can also be
 passed to :func:`lrp_teach.explain` instead of a composite (used for every Dense/Conv2D layer).
+
+By name: :func:`by_name` is the one registry ``name -> composite`` (the CLI, the explorer
+widget, the benchmarks and the tests use it); :data:`NAMES` lists the names.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .rules import Rule
 
 __all__ = [
     "Composite", "EpsilonPlus", "EpsilonPlusFlat", "EpsilonGammaBox", "EpsilonAlpha2Beta1",
-    "MontavonVGG16", "as_composite",
+    "MontavonVGG16", "as_composite", "by_name", "NAMES",
 ]
 
 
@@ -41,14 +44,20 @@ def _class_name(layer) -> str:
     return type(layer).__name__
 
 
+def _is_a(layer, class_name) -> bool:
+    """``layer``'s class or one of its base classes is called ``class_name`` (so a subclass of
+    Conv2D counts as a Conv2D, without importing Keras)."""
+    return any(cls.__name__ == class_name for cls in type(layer).__mro__)
+
+
 def _weighted(layers):
     """Indices of the Dense and Conv2D layers in ``layers``."""
-    return [i for i, layer in enumerate(layers) if _class_name(layer) in ("Dense", "Conv2D")]
+    return [i for i, layer in enumerate(layers) if _is_a(layer, "Dense") or _is_a(layer, "Conv2D")]
 
 
 def first_layer_index(layers):
     """Index (into ``layers``) of the "first layer": the first Conv2D, else the first Dense."""
-    convs = [i for i in _weighted(layers) if _class_name(layers[i]) == "Conv2D"]
+    convs = [i for i in _weighted(layers) if _is_a(layers[i], "Conv2D")]
     if convs:
         return convs[0]
     dense = _weighted(layers)
@@ -69,8 +78,8 @@ class Composite:
     ----------
     by_name : dict ``{layer name: Rule}`` -- wins over everything else.
     by_class : dict ``{class or class name: Rule}``, e.g. ``{"Conv2D": ZPlus(), keras.layers.Dense:
-        Epsilon(0.25)}`` (first matching entry, by isinstance for classes, by exact class name for
-        strings).
+        Epsilon(0.25)}`` (first matching entry, by isinstance for classes, for strings by the
+        name of the layer's class or one of its base classes).
     first : Rule for the "first layer" (first Conv2D, else first Dense), or None.
     default : Rule for every Dense/Conv2D layer not matched otherwise (None: such a layer is an
         error that names it).
@@ -115,7 +124,7 @@ class Composite:
             return self.first
         for cls, rule in self.by_class.items():
             if isinstance(cls, str):
-                if _class_name(layer) == cls:
+                if _is_a(layer, cls):
                     return rule
             elif isinstance(layer, cls):
                 return rule
@@ -202,13 +211,13 @@ class MontavonVGG16(Composite):
 
     def assign(self, layers):
         weighted = _weighted(layers)
-        convs = [i for i in weighted if _class_name(layers[i]) == "Conv2D"]
+        convs = [i for i in weighted if _is_a(layers[i], "Conv2D")]
         first = first_layer_index(layers)
         assignment = {}
         for index in weighted:
             if index == first:
                 assignment[index] = self.box
-            elif _class_name(layers[index]) == "Dense":
+            elif _is_a(layers[index], "Dense"):
                 assignment[index] = self.zero
             else:
                 position = convs.index(index)  # 0-based among the convolutions
@@ -234,3 +243,61 @@ def as_composite(composite) -> Composite:
     raise TypeError(f"composite must be a Composite from lrp_teach.composites (e.g. "
                     f"composites.EpsilonPlusFlat()) or a single rule from lrp_teach.rules "
                     f"(e.g. rules.ZPlus()), got {type(composite).__name__}.")
+
+
+# --------------------------------------------------------------------------------------------
+# The one registry: name -> composite (or single rule)
+# --------------------------------------------------------------------------------------------
+
+def _with(**params):
+    return {key: float(value) for key, value in params.items() if value is not None}
+
+
+# name -> (needs the input bounds, factory(low, high, epsilon, gamma)). The presets first,
+# then single rules (used for every Dense/Conv2D layer).
+_REGISTRY = {
+    "epsilon_gamma_box": (True, lambda low, high, epsilon, gamma: EpsilonGammaBox(
+        low, high, **_with(epsilon=epsilon, gamma=gamma))),
+    "epsilon_plus_flat": (False, lambda low, high, epsilon, gamma: EpsilonPlusFlat(
+        **_with(epsilon=epsilon))),
+    "epsilon_plus": (False, lambda low, high, epsilon, gamma: EpsilonPlus(
+        **_with(epsilon=epsilon))),
+    "montavon_vgg16": (True, lambda low, high, epsilon, gamma: MontavonVGG16(
+        low, high, **_with(epsilon=epsilon, gamma=gamma))),
+    "epsilon_alpha2_beta1": (False, lambda low, high, epsilon, gamma: EpsilonAlpha2Beta1(
+        **_with(epsilon=epsilon))),
+    "epsilon": (False, lambda low, high, epsilon, gamma: _rules.Epsilon(
+        **({"epsilon": 0.25} | _with(epsilon=epsilon)))),
+    "z_plus": (False, lambda low, high, epsilon, gamma: _rules.ZPlus()),
+    "gamma": (False, lambda low, high, epsilon, gamma: _rules.Gamma(**_with(gamma=gamma))),
+    "z": (False, lambda low, high, epsilon, gamma: _rules.Z()),
+}
+
+#: The names :func:`by_name` accepts, presets first, then single rules.
+NAMES = tuple(_REGISTRY)
+
+
+def by_name(name: str, low=None, high=None, epsilon: float | None = None,
+            gamma: float | None = None):
+    """The composite (or single rule) called ``name`` (one of :data:`NAMES`; case, ``-`` and
+    ``_`` are forgiven).
+
+    low, high : the input bounds of z^B, needed by ``epsilon_gamma_box`` and ``montavon_vgg16``
+        (for VGG-16: ``images.VGG16_LOW`` / ``images.VGG16_HIGH``).
+    epsilon : overrides the default ε: the Dense layers' ε of the ε presets
+        (``epsilon_gamma_box``, ``epsilon_plus_flat``, ``epsilon_plus``,
+        ``epsilon_alpha2_beta1``); the upper convolutions' RELATIVE ε (ε·RMS(z)) of
+        ``montavon_vgg16``, whose Dense layers use LRP-0; the rule's ε of ``epsilon`` (default
+        0.25 there).
+    gamma : overrides γ = 0.25 of ``epsilon_gamma_box`` (its convolutions after the first),
+        ``montavon_vgg16`` (its lower convolutions) and ``gamma``.
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown composite {name!r}; choose one of: {', '.join(NAMES)}")
+    needs_bounds, factory = _REGISTRY[key]
+    if needs_bounds and (low is None or high is None):
+        raise ValueError(f"composite {key!r} puts z^B on the first layer and needs the input "
+                         "bounds: by_name(name, low=..., high=...) (for VGG-16: "
+                         "images.VGG16_LOW, images.VGG16_HIGH).")
+    return factory(low, high, epsilon, gamma)

@@ -14,175 +14,36 @@ positive and a negative part) and the stabiliser ε. In general a rule is a sum 
 ``sign · layer(input_k, ρ_k(W), ρ_k(b))`` grouped into *groups* that each get their own
 denominator; see :class:`Branch` and :class:`Group`.
 
-Conventions (the same as zennit's ``zennit.rules`` so that results can be compared with it):
+Conventions (zennit's ``zennit.rules``, so that results can be compared with it): the
+stabiliser is ``z + ε·sign(z)`` with ``sign(0) = +1``; a denominator that is still exactly zero
+(LRP-0 only) gives ``s = 0``, never NaN; ε = 1e-6 unless a rule says otherwise. Each class's
+docstring states its formula and how it treats the bias.
 
-* The stabiliser is ``z + ε·sign(z)`` with ``sign(0) = +1``, i.e. it pushes z away from zero.
-  A denominator that is still exactly zero (only possible with ε = 0, the LRP-0 rule) gives
-  ``s = 0`` instead of NaN or inf (``tf.math.divide_no_nan``).
-* Rules with a default stabiliser (ZPlus, Gamma, AlphaBeta, WSquare, Flat, ZBox) use ε = 1e-6,
-  like zennit's ``stabilize``.
-* z⁺ (:class:`ZPlus`): positive inputs × W⁺ (+ b⁺) and negative inputs × W⁻ (no bias) share one
-  denominator. For non-negative inputs (after a ReLU) this is the textbook
-  ``R_j = Σ_k a_j w⁺_jk / (Σ_j a_j w⁺_jk + b⁺_k) · R_k``.
-* γ (:class:`Gamma`): for outputs with z > 0 the weights ``W + γW⁺`` (bias ``b + γb⁺``) act on the
-  positive inputs and ``W + γW⁻`` (no bias) on the negative inputs; for outputs with z < 0 the
-  mirrored form (``W + γW⁻`` with ``b + γb⁻`` on positive inputs, ``W + γW⁺`` on negative ones).
-  Outputs with z = 0 exactly pass no relevance (as in zennit).
-* α/β (:class:`AlphaBeta`): the positive part (x⁺W⁺ + b⁺ + x⁻W⁻) and the negative part
-  (x⁺W⁻ + b⁻ + x⁻W⁺) each get their own stabilised denominator;
-  ``R = α·R_positive − β·R_negative`` with α − β = 1 (an error otherwise), α, β ≥ 0.
-* w² (:class:`WSquare`) and flat (:class:`Flat`) ignore the bias and the input values:
-  ``R_j = Σ_k ρ(w_jk) / Σ_j ρ(w_jk) · R_k`` with ρ(w) = w² resp. 1. (zennit's ``WSquare`` squares
-  the bias too unless ``zero_params='bias'``; the textbook rule, used here, has no bias. zennit's
-  ``Flat`` always drops the bias, as here.)
-* z^B (:class:`ZBox`) for pixels bounded by ``low ≤ x ≤ high``:
-  ``z_k = Σ_j x_j w_jk − l_j w⁺_jk − h_j w⁻_jk`` and
-  ``R_j = (x_j c_j − l_j c⁺_j − h_j c⁻_j)`` with ``c⁺ = W⁺ s``, ``c⁻ = W⁻ s``. The bias cancels
-  (zennit adds b − b⁺ − b⁻ = 0), so it is left out. ``low``/``high`` are scalars, per-channel
-  vectors of shape (C,), or arrays that broadcast to one image.
-* :class:`Epsilon` includes the bias: ``z_k = Σ_j a_j w_jk + b_k``; :class:`Z` is LRP-0 (ε = 0).
+A rule states its textbook form only (all inputs of any sign, every output). The engine, not the
+rule, knows which terms are provably zero in a given network (inputs ≥ 0 after a ReLU, outputs
+whose relevance vanishes) and leaves them out (:func:`lrp_teach.propagate.step.prune`).
+
+Every rule has a slow numpy reference written from its paper formula, registered beside it with
+``@replicates(RuleClass)``; the tests compare the engine with it, and fail for a rule without one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
+
+from .rulebase import (Branch, Group, Rule, _gamma_negative, _gamma_positive, _negative,
+                       _np_stabilize, _ones, _parts, _positive, _redistribute, _square,
+                       reference_of, replicates, registered_references, stabilize)
 
 __all__ = [
     "Rule", "Z", "Epsilon", "ZPlus", "Gamma", "AlphaBeta", "WSquare", "Flat", "ZBox",
-    "Branch", "Group", "stabilize",
+    "Branch", "Group", "stabilize", "replicates", "reference_of", "registered_references",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Building blocks
-# --------------------------------------------------------------------------------------------
-
-def stabilize(z, epsilon):
-    """``z + ε·sign(z)`` with ``sign(0) = +1`` (zennit's ``stabilize``), for TF tensors."""
-    from ._tf import tf
-
-    if not epsilon:
-        return z
-    epsilon = tf.constant(epsilon, dtype=z.dtype)
-    return z + tf.where(z >= 0, epsilon, -epsilon)  # one pass over z (scalars broadcast)
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One term ``sign · layer(input, ρ(W), ρ(b))`` of a rule's modified forward pass.
-
-    input : which version of the layer input a enters this term:
-        ``"x"`` (a itself), ``"positive"`` (max(a, 0)), ``"negative"`` (min(a, 0)),
-        ``"ones"`` (all ones, for w² and flat), ``"low"`` / ``"high"`` (the z^B bounds).
-    weight : ρ applied to the kernel (a function of a TF tensor), ``None`` = unmodified.
-    bias : ρ applied to the bias, ``None`` = unmodified, ``False`` = no bias in this term.
-    sign : +1 or -1 (z^B subtracts its bound terms).
-    """
-
-    input: str
-    weight: Callable | None = None
-    bias: Callable | None | bool = None
-    sign: float = 1.0
-
-    @property
-    def is_plain(self) -> bool:
-        return self.input == "x" and self.weight is None and self.bias is None and self.sign == 1.0
-
-
-@dataclass(frozen=True)
-class Group:
-    """Branches that share one stabilised denominator ``z = Σ branches``.
-
-    coefficient : the group's relevance is multiplied by it (α and −β of the α/β rule).
-    where : ``None`` (all outputs), ``"positive"`` (only outputs whose plain z > 0 pass relevance
-        through this group) or ``"negative"`` (only z < 0), as the two halves of the γ rule.
-    """
-
-    branches: tuple
-    coefficient: float = 1.0
-    where: str | None = None
-
-
-def _positive(t):
-    from ._tf import tf
-    return tf.nn.relu(t)
-
-
-def _negative(t):
-    from ._tf import tf
-    return tf.minimum(t, tf.zeros_like(t))
-
-
-def _square(t):
-    return t * t
-
-
-def _ones(t):
-    from ._tf import tf
-    return tf.ones_like(t)
-
-
-def _gamma_positive(gamma):
-    def rho(t):
-        return t + gamma * _positive(t)
-    return rho
-
-
-def _gamma_negative(gamma):
-    def rho(t):
-        return t + gamma * _negative(t)
-    return rho
 
 
 # --------------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------------
-
-class Rule:
-    """Base class: a rule is a list of :class:`Group` s of :class:`Branch` es plus a stabiliser.
-
-    Subclasses implement :meth:`groups`. The engine tells a rule two facts it has proved
-    statically about the layer, so that the rule can leave out terms that are exactly zero:
-
-    input_nonnegative : the layer's input comes from a ReLU (possibly through pooling, flatten or
-        dropout) or the images are non-negative, so ``min(a, 0) = 0`` and ``max(a, 0) = a``.
-    nonpositive_outputs_irrelevant : the layer's output goes through a ReLU and the next rule
-        gives zero relevance to zero inputs, so outputs with z ≤ 0 (a = relu(z) = 0) carry
-        R = 0 and any group restricted to them contributes nothing.
-    """
-
-    #: stabiliser ε of ``z + ε·sign(z)``
-    epsilon: float = 1e-6
-    #: True when ``R_j = 0`` whenever ``a_j = 0`` (the rule multiplies by the input a or its parts)
-    zero_input_gets_zero_relevance: bool = True
-
-    def groups(self, input_nonnegative: bool = False, nonpositive_outputs_irrelevant: bool = False):
-        raise NotImplementedError
-
-    def stabilizer(self, z):
-        """The stabilised denominator, ``z + ε·sign(z)``."""
-        return stabilize(z, self.epsilon)
-
-    def key(self) -> tuple:
-        """Hashable description (used to cache compiled explainers)."""
-        return (type(self).__name__, tuple(sorted(self._params().items())))
-
-    def _params(self) -> dict:
-        return {}
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({params})"
-
-    def __eq__(self, other):
-        return isinstance(other, Rule) and self.key() == other.key()
-
-    def __hash__(self):
-        return hash(self.key())
-
 
 class Epsilon(Rule):
     """LRP-ε: ``R_j = Σ_k a_j w_jk / (z_k + ε·sign(z_k)) · R_k`` with ``z_k = Σ_j a_j w_jk + b_k``.
@@ -201,7 +62,7 @@ class Epsilon(Rule):
         self.epsilon = epsilon
         self.relative = bool(relative)
 
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
+    def groups(self):
         return [Group((Branch("x"),))]
 
     def stabilizer(self, z):
@@ -235,6 +96,14 @@ class Z(Epsilon):
         return {}
 
 
+@replicates(Epsilon, Z)
+def _epsilon_reference(rule, a, W, b, mask, R):
+    contributions = a.reshape(-1)[:, None] * W
+    z = contributions.sum(0) + b
+    epsilon = rule.epsilon * np.sqrt(np.mean(z ** 2)) if rule.relative else rule.epsilon
+    return _redistribute(contributions, _np_stabilize(z, epsilon), R).reshape(a.shape)
+
+
 class ZPlus(Rule):
     """z⁺ rule: only positive contributions count.
 
@@ -244,11 +113,17 @@ class ZPlus(Rule):
     the upper relevance is ≥ 0.
     """
 
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
-        if input_nonnegative:
-            return [Group((Branch("x", _positive, _positive),))]
+    def groups(self):
         return [Group((Branch("positive", _positive, _positive),
                        Branch("negative", _negative, False)))]
+
+
+@replicates(ZPlus)
+def _zplus_reference(rule, a, W, b, mask, R):
+    (pos_a, neg_a), (pos_W, neg_W) = _parts(a.reshape(-1)), _parts(W)
+    contributions = pos_a[:, None] * pos_W + neg_a[:, None] * neg_W
+    z = contributions.sum(0) + np.maximum(b, 0)
+    return _redistribute(contributions, _np_stabilize(z, rule.epsilon), R).reshape(a.shape)
 
 
 class Gamma(Rule):
@@ -268,24 +143,32 @@ class Gamma(Rule):
             raise ValueError(f"Gamma(gamma={gamma}): gamma must be a finite number >= 0.")
         self.gamma = gamma
 
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
+    def groups(self):
         up, down = _gamma_positive(self.gamma), _gamma_negative(self.gamma)
-        if input_nonnegative:
-            positive = Group((Branch("x", up, up),), where="positive")
-            negative = Group((Branch("x", down, down),), where="negative")
-        else:
-            positive = Group((Branch("positive", up, up), Branch("negative", down, False)),
-                             where="positive")
-            negative = Group((Branch("positive", down, down), Branch("negative", up, False)),
-                             where="negative")
-        if nonpositive_outputs_irrelevant:
-            # outputs with z <= 0 carry no relevance: the negative half is exactly zero, and the
-            # mask of the positive half changes nothing (R is already 0 where z <= 0).
-            return [Group(positive.branches)]
-        return [positive, negative]
+        return [Group((Branch("positive", up, up), Branch("negative", down, False)),
+                      where="positive"),
+                Group((Branch("positive", down, down), Branch("negative", up, False)),
+                      where="negative")]
 
     def _params(self):
         return {"gamma": self.gamma}
+
+
+@replicates(Gamma)
+def _gamma_reference(rule, a, W, b, mask, R):
+    g, flat = rule.gamma, a.reshape(-1)
+    (pos_a, neg_a), (pos_W, neg_W), (pos_b, neg_b) = _parts(flat), _parts(W), _parts(b)
+    plain = flat @ W + b
+    up_W, down_W = W + g * pos_W, W + g * neg_W
+    contributions_up = pos_a[:, None] * up_W + neg_a[:, None] * down_W
+    contributions_down = pos_a[:, None] * down_W + neg_a[:, None] * up_W
+    z_up = contributions_up.sum(0) + b + g * pos_b
+    z_down = contributions_down.sum(0) + b + g * neg_b
+    R_in = (_redistribute(contributions_up, _np_stabilize(z_up, rule.epsilon),
+                          np.where(plain > 0, R, 0.0))
+            + _redistribute(contributions_down, _np_stabilize(z_down, rule.epsilon),
+                            np.where(plain < 0, R, 0.0)))
+    return R_in.reshape(a.shape)
 
 
 class AlphaBeta(Rule):
@@ -308,13 +191,9 @@ class AlphaBeta(Rule):
                              "AlphaBeta(alpha=2, beta=1) or AlphaBeta(alpha=1, beta=0).")
         self.alpha, self.beta = alpha, beta
 
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
-        if input_nonnegative:
-            positive = (Branch("x", _positive, _positive),)
-            negative = (Branch("x", _negative, _negative),)
-        else:
-            positive = (Branch("positive", _positive, _positive), Branch("negative", _negative, False))
-            negative = (Branch("positive", _negative, _negative), Branch("negative", _positive, False))
+    def groups(self):
+        positive = (Branch("positive", _positive, _positive), Branch("negative", _negative, False))
+        negative = (Branch("positive", _negative, _negative), Branch("negative", _positive, False))
         groups = [Group(positive, coefficient=self.alpha)]
         if self.beta:
             groups.append(Group(negative, coefficient=-self.beta))
@@ -324,16 +203,34 @@ class AlphaBeta(Rule):
         return {"alpha": self.alpha, "beta": self.beta}
 
 
+@replicates(AlphaBeta)
+def _alpha_beta_reference(rule, a, W, b, mask, R):
+    (pos_a, neg_a), (pos_W, neg_W), (pos_b, neg_b) = _parts(a.reshape(-1)), _parts(W), _parts(b)
+    contributions_pos = pos_a[:, None] * pos_W + neg_a[:, None] * neg_W
+    contributions_neg = pos_a[:, None] * neg_W + neg_a[:, None] * pos_W
+    R_pos = _redistribute(contributions_pos,
+                          _np_stabilize(contributions_pos.sum(0) + pos_b, rule.epsilon), R)
+    R_neg = _redistribute(contributions_neg,
+                          _np_stabilize(contributions_neg.sum(0) + neg_b, rule.epsilon), R)
+    return (rule.alpha * R_pos - rule.beta * R_neg).reshape(a.shape)
+
+
 class WSquare(Rule):
     """w² rule: ``R_j = Σ_k w²_jk / Σ_j w²_jk · R_k`` (input values and bias ignored; ε = 1e-6).
 
-    Meant for a first layer whose inputs are unbounded reals.
+    Meant for a first layer whose inputs are unbounded reals. (zennit's ``WSquare()`` squares the
+    bias too unless ``zero_params='bias'``; the textbook rule, used here, has no bias.)
     """
 
-    zero_input_gets_zero_relevance = False
-
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
+    def groups(self):
         return [Group((Branch("ones", _square, False),))]
+
+
+@replicates(WSquare)
+def _wsquare_reference(rule, a, W, b, mask, R):
+    contributions = W ** 2 * mask
+    return _redistribute(contributions, _np_stabilize(contributions.sum(0), rule.epsilon),
+                         R).reshape(a.shape)
 
 
 class Flat(Rule):
@@ -342,10 +239,15 @@ class Flat(Rule):
     layer by :class:`~lrp_teach.composites.EpsilonPlusFlat`.
     """
 
-    zero_input_gets_zero_relevance = False
-
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
+    def groups(self):
         return [Group((Branch("ones", _ones, False),))]
+
+
+@replicates(Flat)
+def _flat_reference(rule, a, W, b, mask, R):
+    contributions = mask.astype(float)
+    return _redistribute(contributions, _np_stabilize(contributions.sum(0), rule.epsilon),
+                         R).reshape(a.shape)
 
 
 class ZBox(Rule):
@@ -353,13 +255,12 @@ class ZBox(Rule):
 
     ``z_k = Σ_j (x_j w_jk − l_j w⁺_jk − h_j w⁻_jk)``  (stabilised with ε = 1e-6, bias cancels),
     ``R_j = x_j c_j − l_j c⁺_j − h_j c⁻_j`` with ``c = W s``, ``c⁺ = W⁺ s``, ``c⁻ = W⁻ s``.
+    (zennit adds b − b⁺ − b⁻ = 0, so the bias is left out.)
 
     low, high : scalars, per-channel vectors of shape (C,) (broadcast over the image, e.g.
         ``images.VGG16_LOW`` / ``images.VGG16_HIGH`` for VGG-16's caffe preprocessing), or arrays
         that broadcast to one image's shape.
     """
-
-    zero_input_gets_zero_relevance = False
 
     def __init__(self, low, high):
         low = np.asarray(low, dtype=np.float64)
@@ -376,10 +277,13 @@ class ZBox(Rule):
                              "smallest possible input value, high the largest).")
         self.low, self.high = low, high
 
-    def groups(self, input_nonnegative=False, nonpositive_outputs_irrelevant=False):
+    def groups(self):
         return [Group((Branch("x", None, False),
                        Branch("low", _positive, False, sign=-1.0),
                        Branch("high", _negative, False, sign=-1.0)))]
+
+    def named_inputs(self):
+        return {"low": self.low, "high": self.high}
 
     def key(self):
         return ("ZBox", self.low.shape, self.low.tobytes(), self.high.shape, self.high.tobytes())
@@ -388,3 +292,13 @@ class ZBox(Rule):
         def short(v):
             return repr(float(v)) if v.ndim == 0 else f"array{v.shape}"
         return f"ZBox(low={short(self.low)}, high={short(self.high)})"
+
+
+@replicates(ZBox)
+def _zbox_reference(rule, a, W, b, mask, R):
+    low = np.broadcast_to(rule.low, a.shape).reshape(-1)
+    high = np.broadcast_to(rule.high, a.shape).reshape(-1)
+    (pos_W, neg_W) = _parts(W)
+    contributions = a.reshape(-1)[:, None] * W - low[:, None] * pos_W - high[:, None] * neg_W
+    return _redistribute(contributions, _np_stabilize(contributions.sum(0), rule.epsilon),
+                         R).reshape(a.shape)

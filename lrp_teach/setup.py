@@ -55,26 +55,50 @@ def configure_tensorflow(seed: int = DEFAULT_SEED, threads: int | None = None) -
     Thread counts can only be set before TensorFlow runs its first operation; if that has already
     happened (e.g. the cell was re-run), the current setting is kept and reported.
     """
-    from ._tf import keras, tf
+    from ._tf import tf
 
     if threads is None:
-        threads = int(os.environ.get("LRP_TEACH_THREADS", DEFAULT_THREADS))
+        threads = threads_from_environment()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass  # TF already initialised: the earlier setting stays, which is what a re-run wants.
-    keras.utils.set_random_seed(seed)
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # pragma: no cover - very old TF
-        pass
+    make_tensorflow_deterministic(seed)
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return {
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "deterministic_ops": True,
     }
+
+
+def threads_from_environment() -> int:
+    """``LRP_TEACH_THREADS`` (a positive integer) or the default, 2."""
+    value = os.environ.get("LRP_TEACH_THREADS", "").strip()
+    if not value:
+        return DEFAULT_THREADS
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"LRP_TEACH_THREADS={value!r} is not a positive whole number of threads; "
+                         f"set e.g. LRP_TEACH_THREADS=4, or unset it for the default "
+                         f"({DEFAULT_THREADS})")
+    return threads
+
+
+def make_tensorflow_deterministic(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras (``keras.utils.set_random_seed``) and make TF's
+    ops deterministic -- the one place that does it (notebooks, training scripts)."""
+    from ._tf import keras, tf
+
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - very old TF
+        pass
 
 
 def _configure_matplotlib() -> None:

@@ -43,14 +43,17 @@ import sympy
 # ----------------------------------------------------------------------------------------------
 _x1, _x2, _w1, _w2, _b, _t = sympy.symbols("x1 x2 w1 w2 b t", real=True)
 _a1, _a2, _l1, _l2, _h1, _h2 = sympy.symbols("a1 a2 l1 l2 h1 h2", real=True)
+_v1, _v2 = sympy.symbols("v1 v2", real=True)
 
 #: The sympy symbols of the 2-input neuron: ``S.x`` (Matrix [x1, x2]), ``S.w``, ``S.b``, ``S.t``
 #: (the step along the search line), ``S.a`` (a generic expansion point), ``S.low`` / ``S.high``
-#: (the box of the z^B rule), and the scalars ``S.x1``, ``S.w1``, ….
+#: (the box of the z^B rule), ``S.v`` (a search direction left open), and the scalars ``S.x1``,
+#: ``S.w1``, ``S.v1``, ….
 SYMBOLS = SimpleNamespace(
     x1=_x1, x2=_x2, w1=_w1, w2=_w2, b=_b, t=_t, a1=_a1, a2=_a2,
-    l1=_l1, l2=_l2, h1=_h1, h2=_h2,
+    l1=_l1, l2=_l2, h1=_h1, h2=_h2, v1=_v1, v2=_v2,
     x=sympy.Matrix([_x1, _x2]), w=sympy.Matrix([_w1, _w2]), a=sympy.Matrix([_a1, _a2]),
+    v=sympy.Matrix([_v1, _v2]),
     low=sympy.Matrix([_l1, _l2]), high=sympy.Matrix([_h1, _h2]),
 )
 S = SYMBOLS

@@ -246,3 +246,23 @@ def plot_plane(ax, x1: np.ndarray, x2: np.ndarray, values: np.ndarray, title: st
 
 __all__ = ["make_moons", "make_rings", "build_mlp", "train", "dense_parameters", "forward",
            "grid", "on_grid", "plot_plane"]
+
+
+def activation_pattern(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """Which hidden ReLU neurons are active at each point: bool array (N, total hidden units).
+
+    Two points with the same pattern lie on the same linear piece of the network.
+    """
+    hidden = forward(params, np.atleast_2d(x))[1:-1]
+    return np.concatenate([layer > 0 for layer in hidden], axis=1)
+
+
+def input_gradient(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
+                   target: int) -> np.ndarray:
+    """∂f_target/∂x at each point (N, n_inputs), in NumPy: on each linear piece of a ReLU network
+    the gradient is the product of the weight matrices, masked by the active neurons."""
+    activations = forward(params, np.atleast_2d(x))
+    gradient = np.broadcast_to(params[-1][0][:, target], activations[-2].shape)
+    for layer in reversed(range(len(params) - 1)):
+        gradient = (gradient * (activations[layer + 1] > 0)) @ params[layer][0].T
+    return gradient

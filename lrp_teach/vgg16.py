@@ -479,30 +479,17 @@ COMPOSITE_NAMES = (
 
 
 def make_composite(name: str, epsilon: float | None = None, gamma: float | None = None):
-    """A composite (or single rule) for VGG16 by name, with the caffe pixel box ``images.VGG16_LOW``
-    / ``VGG16_HIGH`` where the composite uses z^B. ``epsilon`` / ``gamma`` override the defaults
-    of the rules that have them (ε of the Dense layers; γ of the lower convolutions).
+    """A composite (or single rule) for VGG16 by name: :func:`lrp_teach.composites.by_name` with
+    the caffe pixel box ``images.VGG16_LOW`` / ``VGG16_HIGH`` where the composite uses z^B.
+    ``epsilon`` overrides the Dense layers' ε of the ε presets, the upper convolutions' relative
+    ε of ``montavon_vgg16`` (its Dense layers use LRP-0) and the rule's ε of ``epsilon``;
+    ``gamma`` overrides γ (the convolutions after the first; for ``montavon_vgg16`` the lower
+    ones).
     """
-    from . import composites, images, rules
+    from . import composites, images
 
-    low, high = images.VGG16_LOW, images.VGG16_HIGH
-    eps = {} if epsilon is None else {"epsilon": float(epsilon)}
-    gam = {} if gamma is None else {"gamma": float(gamma)}
-    factories = {
-        "epsilon_gamma_box": lambda: composites.EpsilonGammaBox(low, high, **eps, **gam),
-        "epsilon_plus_flat": lambda: composites.EpsilonPlusFlat(**eps),
-        "epsilon_plus": lambda: composites.EpsilonPlus(**eps),
-        "montavon_vgg16": lambda: composites.MontavonVGG16(low, high, **eps, **gam),
-        "epsilon_alpha2_beta1": lambda: composites.EpsilonAlpha2Beta1(**eps),
-        "epsilon": lambda: rules.Epsilon(**({"epsilon": 0.25} | eps)),
-        "z_plus": lambda: rules.ZPlus(),
-        "gamma": lambda: rules.Gamma(**gam),
-        "z": lambda: rules.Z(),
-    }
-    key = name.strip().lower().replace("-", "_")
-    if key not in factories:
-        raise ValueError(f"unknown composite {name!r}; choose one of: {', '.join(COMPOSITE_NAMES)}")
-    return factories[key]()
+    return composites.by_name(name, low=images.VGG16_LOW, high=images.VGG16_HIGH,
+                              epsilon=epsilon, gamma=gamma)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The compiled engine on whole models: against the numpy reference of test_rules.py applied
+"""The compiled engine on whole models: against the rules' numpy references applied
 layer by layer, against the lecture's per-layer formulas, and its properties (LRP-0 = gradient ×
 input, conservation, z⁺ ≥ 0, batch = one by one)."""
 
@@ -11,10 +11,14 @@ import lrp_teach as lt
 from lrp_teach import composites, rules
 from lrp_teach._tf import keras, tf
 from lrp_teach.propagate import lrp_step, model_chain
-
-from test_rules import reference_layer, stabilize
+from lrp_teach.reference import reference_layer
 
 L = keras.layers
+
+
+def stabilize(z, epsilon):
+    """numpy: z + ε·sign(z), sign(0) = +1."""
+    return z + epsilon * np.where(z >= 0, 1.0, -1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,9 +85,9 @@ def _avgpool_relevance(a, R):
 
 
 def reference_explain(model, x, target, composite):
-    """Layer by layer with the numpy rules of test_rules.py. Returns (R_input, per-layer list)."""
+    """Layer by layer with the rules' numpy references. Returns (R_input, per-layer list)."""
     layers = [layer for layer in model.layers]
-    assignment = composite.assign(layers)
+    assignment = composites.as_composite(composite).assign(layers)
     activations = [x.astype(np.float64)]
     for layer in layers:
         a = activations[-1]
@@ -130,31 +134,14 @@ def _pre_activation(layer, a):
                                         padding=layer.padding.upper())) + bias
 
 
-COMPOSITES = {
-    "EpsilonPlus": composites.EpsilonPlus(),
-    "EpsilonPlusFlat": composites.EpsilonPlusFlat(),
-    "EpsilonGammaBox": composites.EpsilonGammaBox(-1.0, 1.0),
-    "EpsilonAlpha2Beta1": composites.EpsilonAlpha2Beta1(),
-    "MontavonVGG16": composites.MontavonVGG16(-1.0, 1.0),
-    "Z": composites.Composite(default=rules.Z()),
-    "ZPlus": composites.Composite(default=rules.ZPlus()),
-    "Gamma": composites.Composite(default=rules.Gamma(0.5)),
-    "AlphaBeta": composites.Composite(default=rules.AlphaBeta(2, 1)),
-    "WSquare": composites.Composite(default=rules.WSquare()),
-    "Flat": composites.Composite(default=rules.Flat()),
-}
-
-
 def _images(n=3, seed=1, low=-1.0, high=1.0, shape=(8, 8, 2)):
     return np.random.default_rng(seed).uniform(low, high, size=(n, *shape))
 
 
-@pytest.mark.parametrize("name", list(COMPOSITES))
-def test_engine_matches_the_layer_by_layer_reference(name):
+def test_engine_matches_the_layer_by_layer_reference(composite):
     model = small_vgg()
     x = _images()
     target = [0, 2, 1]
-    composite = COMPOSITES[name]
     expected, expected_layers, _ = reference_explain(model, x, np.array(target), composite)
     got, got_layers = lt.explain(model, x, target, composite, return_layers=True)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
@@ -163,24 +150,26 @@ def test_engine_matches_the_layer_by_layer_reference(name):
         np.testing.assert_allclose(r, ref, rtol=1e-6, atol=1e-9, err_msg=layer_name)
 
 
+@pytest.mark.slow
 def test_engine_with_non_negative_images_takes_the_same_values():
     """Non-negative images switch on the shortcut that drops x⁻ terms in the first layer."""
     model = small_vgg(seed=3)
     x = _images(low=0.0, high=1.0, seed=4)
-    for composite in (COMPOSITES["ZPlus"], COMPOSITES["AlphaBeta"], COMPOSITES["Gamma"]):
+    for composite in (rules.ZPlus(), rules.AlphaBeta(2, 1), rules.Gamma(0.5)):
         expected, _, _ = reference_explain(model, x, np.array([1, 1, 1]), composite)
         np.testing.assert_allclose(lt.explain(model, x, 1, composite), expected,
                                    rtol=1e-6, atol=1e-9)
 
 
 def test_float32_engine_is_close_to_float64_reference():
-    model64 = small_vgg()
     model32 = small_vgg(dtype="float32")
     x = _images()
-    got = lt.explain(model32, x.astype(np.float32), [0, 1, 2], composites.EpsilonGammaBox(-1, 1))
+    composite = composites.EpsilonGammaBox(-1, 1)
+    got = lt.explain(model32, x.astype(np.float32), [0, 1, 2], composite)
     assert got.dtype == np.float32
-    expected = lt.explain(model64, x, [0, 1, 2], composites.EpsilonGammaBox(-1, 1))
-    assert expected.dtype == np.float64
+    # the reference: numpy in float64, layer by layer, on the same (float32) weights
+    expected, _, _ = reference_explain(model32, x.astype(np.float32), np.array([0, 1, 2]),
+                                       composite)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
 
 
@@ -296,6 +285,7 @@ def test_zbox_conserves_the_relevance_of_the_first_layer():
                                relevance["conv1"].reshape(3, -1).sum(1), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_batch_equals_one_by_one():
     model = small_vgg(seed=15, dtype="float32")
     x = _images(n=4, seed=16).astype(np.float32)
@@ -336,10 +326,13 @@ def test_target_none_int_and_sequence():
     top = logits.argmax(1)
     np.testing.assert_array_equal(lt.explain(model, x, None, rules.Z()),
                                   lt.explain(model, x, list(top), rules.Z()))
-    as_int = lt.explain(model, x, 2, rules.Z())
+    as_int, per_layer = lt.explain(model, x, 2, rules.Z(), return_layers=True)
     np.testing.assert_array_equal(as_int, lt.explain(model, x, np.array([2, 2, 2]), rules.Z()))
-    np.testing.assert_allclose(as_int.reshape(3, -1).sum(1),
-                               lt.explain(model, x, 2, rules.Z()).reshape(3, -1).sum(1))
+    # an int target starts every image at class 2's logit (computed here by model(x))
+    start = np.zeros_like(logits)
+    start[:, 2] = logits[:, 2]
+    np.testing.assert_allclose(per_layer[-1][1], start, rtol=1e-12)
+    assert not np.array_equal(as_int, lt.explain(model, x, 0, rules.Z()))
 
 
 def test_softmax_is_ignored_and_the_model_is_not_modified():
@@ -384,13 +377,16 @@ def test_activation_layers_and_global_average_pooling():
 
 
 def test_compiled_function_is_cached_and_not_retraced():
-    from lrp_teach import propagate
+    from lrp_teach.propagate import engine
 
     model = small_vgg(seed=26, dtype="float32")
     x = _images(seed=27).astype(np.float32)
     lt.explain(model, x, 0, composites.EpsilonPlusFlat())
     lt.explain(model, x + 0.5, [1, 2, 0], composites.EpsilonPlusFlat())  # new composite object
-    explainers = list(propagate._CACHE[model].values())
+    lt.gradient(model, x, 0)  # the baselines share the one cache
+    cached = engine._CACHE[model]
+    assert sorted(key[0] for key in cached) == ["gradient", "lrp"]
+    explainers = [value for key, value in cached.items() if key[0] == "lrp"]
     assert len(explainers) == 1
     assert explainers[0].function.experimental_get_tracing_count() == 1
     # weights changed after the first call are used (variables are read, not baked in)
@@ -483,3 +479,52 @@ def test_first_layer_is_the_first_dense_when_there_is_no_convolution():
     x = rng.uniform(-1, 1, size=(2, 5)).astype(np.float32)
     R = lt.explain(model, x, 1, composites.EpsilonPlusFlat())
     assert R.shape == (2, 5) and np.all(np.isfinite(R))
+
+
+def test_subclasses_of_supported_layers_are_read_by_isinstance():
+    class MyConv(L.Conv2D):
+        pass
+
+    class MyDense(L.Dense):
+        pass
+
+    plain = small_vgg(seed=31)
+    layers = []
+    for layer in plain.layers:
+        config = layer.get_config()
+        if type(layer) is L.Conv2D:
+            layer = MyConv.from_config(config)
+        elif type(layer) is L.Dense:
+            layer = MyDense.from_config(config)
+        else:
+            layer = type(layer).from_config(config)
+        layers.append(layer)
+    mine = keras.Sequential([keras.Input((8, 8, 2), dtype="float64"), *layers])
+    mine.set_weights(plain.get_weights())
+    x = _images(seed=32)
+    assert [s.kind for s in model_chain(mine)] == [s.kind for s in model_chain(plain)]
+    for composite in (composites.EpsilonGammaBox(-1, 1), composites.MontavonVGG16(-1, 1)):
+        np.testing.assert_allclose(lt.explain(mine, x, 1, composite),
+                                   lt.explain(plain, x, 1, composite), rtol=1e-12)
+
+
+def test_by_name_is_the_one_registry_and_vgg16_delegates_to_it():
+    from lrp_teach import images, vgg16
+
+    assert vgg16.COMPOSITE_NAMES == composites.NAMES
+    assert composites.by_name("epsilon") == rules.Epsilon(0.25)
+    assert composites.by_name("Gamma", gamma=0.5) == rules.Gamma(0.5)
+    with pytest.raises(ValueError, match=r"unknown composite 'nope'; choose one of: "
+                                         r"epsilon_gamma_box, epsilon_plus_flat"):
+        composites.by_name("nope")
+    with pytest.raises(ValueError, match=r"'montavon_vgg16' puts z\^B on the first layer and "
+                                         r"needs the input bounds"):
+        composites.by_name("montavon_vgg16")
+    # montavon_vgg16's epsilon is the upper convolutions' RELATIVE ε; its Dense layers stay LRP-0
+    montavon = vgg16.make_composite("montavon-vgg16", epsilon=0.1, gamma=0.5)
+    assert isinstance(montavon, composites.MontavonVGG16)
+    assert montavon.epsilon == rules.Epsilon(0.1, relative=True)
+    assert montavon.gamma == rules.Gamma(0.5) and montavon.zero == rules.Z()
+    assert montavon.box == rules.ZBox(images.VGG16_LOW, images.VGG16_HIGH)
+    box = vgg16.make_composite("epsilon_gamma_box", epsilon=0.01)
+    assert box.by_class["Dense"] == rules.Epsilon(0.01) and box.first == montavon.box

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lrp_teach as lt
-from lrp_teach import composites, propagate, rules
+from lrp_teach import composites, rules
 from lrp_teach._tf import keras
 
 L = keras.layers
@@ -17,19 +17,15 @@ def tiny(*hidden, final=None, input_shape=(6, 6, 1)):
                              L.Dense(3, activation=final, name="out")])
 
 
-@pytest.fixture
-def no_computation(monkeypatch):
-    """Fail loudly if the engine gets as far as building/running its compiled function."""
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the engine started computing before checking the model")
-    monkeypatch.setattr(propagate, "_get_explainer", forbidden)
-
-
 X = np.zeros((1, 6, 6, 1), dtype=np.float32)
 
 
+def test_the_no_computation_guard_can_fail(no_computation):
+    with pytest.raises(AssertionError, match="started computing before checking"):
+        lt.explain(tiny(L.Conv2D(2, 3, activation="relu")), X)
+
+
 @pytest.mark.parametrize("layer,cls", [
-    (L.BatchNormalization(name="bn"), "BatchNormalization"),
     (L.LayerNormalization(name="bn"), "LayerNormalization"),
     (L.Conv2DTranspose(2, 3, name="bn"), "Conv2DTranspose"),
 ])
@@ -42,10 +38,23 @@ def test_unsupported_layer_is_named_before_any_computation(layer, cls, no_comput
     assert "supports: InputLayer, Conv2D, Dense, MaxPooling2D" in message
 
 
-def test_batch_normalization_message_says_how_to_fix(no_computation):
-    model = tiny(L.Conv2D(2, 3, name="conv"), L.BatchNormalization(name="bn"))
-    with pytest.raises(ValueError, match="fold it into the preceding Conv2D/Dense"):
+@pytest.mark.parametrize("before,after", [
+    ([L.Conv2D(2, 3, activation="relu", name="conv")], "follows layer 'conv' (Conv2D) whose "
+                                                       "activation is 'relu'"),
+    ([L.Conv2D(2, 3, name="conv"), L.ReLU(name="relu")], "follows layer 'relu' (ReLU)"),
+    ([L.Conv2D(2, 3, name="conv"), L.MaxPooling2D(name="pool")], "follows layer 'pool'"),
+    ([], "is not preceded by a Conv2D or Dense layer"),
+])
+def test_batch_normalization_elsewhere_is_named_with_what_is_supported(before, after,
+                                                                        no_computation):
+    model = tiny(*before, L.BatchNormalization(name="bn"))
+    with pytest.raises(ValueError) as error:
         lt.explain(model, X)
+    message = str(error.value)
+    assert message.startswith("Unsupported layer 'bn' (BatchNormalization) here: ")
+    assert after in message
+    assert "supported directly after a Conv2D or Dense layer with activation=None" in message
+    assert "supports: InputLayer, Conv2D, Dense, MaxPooling2D" in message
 
 
 def test_residual_add_is_rejected(no_computation):
@@ -59,7 +68,8 @@ def test_residual_add_is_rejected(no_computation):
 
 def test_lstm_is_rejected(no_computation):
     model = keras.Sequential([keras.Input((5, 2)), L.LSTM(4, name="lstm"), L.Dense(3)])
-    with pytest.raises(ValueError, match=r"Unsupported layer 'lstm' \(LSTM\)"):
+    with pytest.raises(ValueError, match=r"Unsupported layer 'lstm' \(LSTM\) \(recurrent layers "
+                                         r"are not supported\)\. The LRP engine supports: "):
         lt.explain(model, np.zeros((1, 5, 2), dtype=np.float32))
 
 
@@ -68,6 +78,40 @@ def test_branches_of_supported_layers_are_rejected(no_computation):
     model = keras.Model(inputs, [L.Dense(2, name="a")(inputs), L.Dense(2, name="b")(inputs)])
     with pytest.raises(ValueError, match=r"not a simple chain of layers: layers \['a', 'b'\]"):
         lt.explain(model, np.zeros((1, 4), dtype=np.float32))
+
+
+def test_a_layer_used_twice_is_not_a_chain(no_computation):
+    inputs = keras.Input((4,))
+    dense = L.Dense(4, activation="relu", name="twice")
+    model = keras.Model(inputs, L.Dense(2, name="out")(dense(dense(inputs))))
+    with pytest.raises(ValueError, match=r"not a simple chain of layers: layer 'twice' \(Dense\) "
+                                         r"does not take exactly the output of the layer before"):
+        lt.explain(model, np.zeros((1, 4), dtype=np.float32))
+
+
+def test_a_subclassed_model_is_refused_not_trusted(no_computation):
+    class Doubled(keras.Model):
+        def __init__(self):
+            super().__init__(name="doubled")
+            self.dense = L.Dense(2, name="d")
+
+        def call(self, x):
+            return self.dense(x) + self.dense(-x)  # a branch hidden in Python code
+
+    model = Doubled()
+    model(np.zeros((1, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"Cannot prove that model 'doubled' \(Doubled\) is a "
+                                         r"chain of layers: .*Build it as keras.Sequential"):
+        lt.explain(model, np.zeros((1, 4), dtype=np.float32))
+
+    class Custom(keras.Sequential):
+        def call(self, x, training=None, mask=None):
+            return super().call(x) * 2.0
+
+    custom = Custom([keras.Input((4,)), L.Dense(2)], name="custom")
+    with pytest.raises(ValueError, match=r"'custom' \(Custom\) is a chain of layers: it is a "
+                                         r"Sequential subclass with its own call\(\)"):
+        lt.explain(custom, np.zeros((1, 4), dtype=np.float32))
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu"])

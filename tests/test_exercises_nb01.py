@@ -27,17 +27,6 @@ def test_derive_t(capsys):
     fails_with(check.derive_t, lambda: sympy.Float(0.5), "is a number")
 
 
-# --- root_point_t ----------------------------------------------------------------------------
-def test_root_point_t(capsys):
-    assert check.root_point_t(lambda w, x, b: -(w @ x + b) / (w @ w))
-    assert "✔ root_point_t: correct." in capsys.readouterr().out
-    fails_with(check.root_point_t, not_done, "not done yet")
-    fails_with(check.root_point_t, lambda w, x, b: -(w @ x) / (w @ w), "bias b is missing")
-    fails_with(check.root_point_t, lambda w, x, b: (w @ x + b) / (w @ w), "wrong sign")
-    fails_with(check.root_point_t, lambda w, x, b: -(w @ x + b) / np.linalg.norm(w), "‖w‖²")
-    fails_with(check.root_point_t, lambda w, x, b: -(w * x + b) / (w @ w), "one number")
-
-
 # --- root_point ------------------------------------------------------------------------------
 def test_root_point(capsys):
     assert check.root_point(lambda w, x, b: x - (w @ x + b) / (w @ w) * w)
@@ -71,3 +60,35 @@ def test_w2_relevance(capsys):
     fails_with(check.w2_relevance, lambda w, x, b: w**2 / (w @ w) * (w @ x + b), "max(0, ·)")
     fails_with(check.w2_relevance, lambda w, x, b: w**2 / (w @ w) * (w @ x), "not conserved")
     fails_with(check.w2_relevance, lambda w, x, b: np.zeros(3), "shape")
+
+
+# --- derive_relevance_on_line ------------------------------------------------------------------
+def relevance_on_line_right():
+    t = sympy.solve(sympy.Eq(S.w.dot(S.x + S.t * S.v) + S.b, 0), S.t)[0]
+    root = S.x + t * S.v
+    return sympy.Matrix([S.w[i] * (S.x[i] - root[i]) for i in range(2)])
+
+
+def test_derive_relevance_on_line(capsys):
+    assert check.derive_relevance_on_line(relevance_on_line_right)
+    assert "✔ derive_relevance_on_line: correct." in capsys.readouterr().out
+    assert check.derive_relevance_on_line(lambda: list(relevance_on_line_right()))
+    fails_with(check.derive_relevance_on_line, not_done, "not done yet")
+    f = S.w.dot(S.x) + S.b
+    wv = S.w.dot(S.v)
+    root = S.x - f / wv * S.v
+    fails_with(check.derive_relevance_on_line, lambda: -relevance_on_line_right(), "sign")
+    fails_with(check.derive_relevance_on_line, lambda: root, "root point a")
+    fails_with(check.derive_relevance_on_line, lambda: S.x - root, "derivative")
+    fails_with(check.derive_relevance_on_line,
+               lambda: sympy.Matrix([S.w1 ** 2, S.w2 ** 2]) / S.w.dot(S.w) * f, "direction v")
+    fails_with(check.derive_relevance_on_line,
+               lambda: sympy.Matrix([S.w1 * S.v1, S.w2 * S.v2]) / wv * S.w.dot(S.x), "bias b")
+    fails_with(check.derive_relevance_on_line,
+               lambda: sympy.Matrix([S.w1 * S.v1, S.w2 * S.v2]) * f, "not conserved")
+    fails_with(check.derive_relevance_on_line, lambda: S.x + S.t * S.v, "still contains t")
+    v1 = sympy.Symbol("v1")  # no real=True: a different symbol than S.v1
+    fails_with(check.derive_relevance_on_line,
+               lambda: relevance_on_line_right().subs(S.v1, v1), "not the course's symbols")
+    fails_with(check.derive_relevance_on_line, lambda: sympy.Matrix([1, 2, 3]), "2 entries")
+    fails_with(check.derive_relevance_on_line, lambda: 3, "Matrix")

@@ -22,6 +22,20 @@ def test_zplus_root_point(capsys):
     fails_with(check.zplus_root_point, lambda w, x, b: np.where(w > 0, 0.0, x), "w·a + b")
 
 
+def test_zplus_root_point_names_the_literal_x_times_w_plus_trap():
+    def literal(w, x, b):  # v = x ⊙ w⁺ taken literally
+        v = x * np.maximum(w, 0)
+        return x - (w @ x + b) / (w @ v) * v
+    fails_with(check.zplus_root_point, literal, "x ⊙ w⁺")
+
+
+def test_zplus_root_point_catches_a_zero_weight_that_moves():
+    def moves_zero_weights(w, x, b):  # `w >= 0` instead of `w > 0`
+        v = np.where(w >= 0, x, 0.0)
+        return x - (w @ x + b) / (w @ v) * v
+    fails_with(check.zplus_root_point, moves_zero_weights, "negative (or zero) weight moved")
+
+
 def test_zplus_root_point_detects_moved_negative_inputs():
     def moves_negative(w, x, b):  # a root in the orthant, but found by lowering the wrong inputs
         v = np.where(w > 0, x, 0.0) + np.where(w < 0, -x * 0.1, 0.0)
@@ -41,6 +55,9 @@ def test_zplus_relevance(capsys):
     fails_with(check.zplus_relevance, not_done, "not done yet")
     fails_with(check.zplus_relevance, lambda w, x, b: x * w / (x @ w) * max(0, w @ x + b), "w⁺")
     fails_with(check.zplus_relevance, lambda w, x, b: x * np.maximum(w, 0), "not yet normalised")
+    fails_with(check.zplus_relevance,
+               lambda w, x, b: (x * np.maximum(w, 0) ** 2 / (x @ np.maximum(w, 0) ** 2)
+                                * max(0.0, w @ x + b)), "xᵢ(wᵢ⁺)²")
     fails_with(check.zplus_relevance,
                lambda w, x, b: x * np.maximum(w, 0) / (x @ np.maximum(w, 0)), "not conserved")
     fails_with(check.zplus_relevance,

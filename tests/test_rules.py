@@ -1,14 +1,17 @@
-"""Every LRP rule against a slow numpy reference written straight from its formula.
+"""Every LRP rule against the slow numpy reference registered beside it (``@replicates``).
 
 The reference treats a layer as a matrix W (inputs j x outputs k): a Dense layer is its kernel;
 a Conv2D layer is unrolled into such a matrix with explicit loops over output positions and
-kernel taps (plus a mask of which input feeds which output, needed by the flat rule). Each rule is
-then written as the sum over j of the contributions ``z_jk``, with plain numpy, and compared with
-the engine's generic step (:func:`lrp_teach.propagate.lrp_step`) and, in test_engine.py, with the
-compiled engine on whole models.
+kernel taps (plus a mask of which input feeds which output, needed by the flat rule),
+:mod:`lrp_teach.reference`. Each rule's reference (in :mod:`lrp_teach.rules`, next to the rule)
+is the sum over j of the contributions ``z_jk`` in plain numpy; it is compared with the engine's
+generic step (:func:`lrp_teach.propagate.lrp_step`) and, in test_engine.py, with the compiled
+engine on whole models.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import pytest
@@ -16,135 +19,7 @@ import pytest
 from lrp_teach import rules
 from lrp_teach._tf import keras
 from lrp_teach.propagate import lrp_step
-
-EPS_DEFAULT = 1e-6
-
-
-# --------------------------------------------------------------------------------------------
-# The reference (numpy, from the formulas)
-# --------------------------------------------------------------------------------------------
-
-def stabilize(z, epsilon):
-    """z + ε·sign(z), sign(0) = +1."""
-    return z + epsilon * np.where(z >= 0, 1.0, -1.0)
-
-
-def safe_divide(numerator, denominator):
-    out = np.zeros(np.broadcast_shapes(np.shape(numerator), np.shape(denominator)))
-    np.divide(numerator, denominator, out=out, where=np.broadcast_to(denominator != 0, out.shape))
-    return out
-
-
-def redistribute(contributions, denominator, relevance):
-    """R_j = Σ_k contributions_jk / denominator_k · R_k (zero denominators pass nothing)."""
-    return (contributions * safe_divide(relevance, denominator)[None, :]).sum(axis=1)
-
-
-def reference_rule(rule, a, W, b, mask, R, low=None, high=None):
-    """Relevance of the inputs a (D,) of one linear layer z = a @ W + b, for the output relevance
-    R (K,), written from the rule's formula. mask (D, K): which input feeds which output."""
-    pos_a, neg_a = np.maximum(a, 0), np.minimum(a, 0)
-    pos_W, neg_W = np.maximum(W, 0), np.minimum(W, 0)
-    pos_b, neg_b = np.maximum(b, 0), np.minimum(b, 0)
-    name = type(rule).__name__
-    if name in ("Z", "Epsilon"):
-        contrib = a[:, None] * W
-        z = contrib.sum(0) + b
-        if getattr(rule, "relative", False):
-            eps = rule.epsilon * np.sqrt(np.mean(z ** 2))
-        else:
-            eps = rule.epsilon
-        return redistribute(contrib, stabilize(z, eps), R)
-    if name == "ZPlus":
-        contrib = pos_a[:, None] * pos_W + neg_a[:, None] * neg_W
-        return redistribute(contrib, stabilize(contrib.sum(0) + pos_b, EPS_DEFAULT), R)
-    if name == "Gamma":
-        g = rule.gamma
-        plain = a @ W + b
-        up_W, down_W = W + g * pos_W, W + g * neg_W
-        contrib_up = pos_a[:, None] * up_W + neg_a[:, None] * down_W
-        contrib_down = pos_a[:, None] * down_W + neg_a[:, None] * up_W
-        z_up = contrib_up.sum(0) + b + g * pos_b
-        z_down = contrib_down.sum(0) + b + g * neg_b
-        R_up = np.where(plain > 0, R, 0.0)
-        R_down = np.where(plain < 0, R, 0.0)
-        return (redistribute(contrib_up, stabilize(z_up, EPS_DEFAULT), R_up)
-                + redistribute(contrib_down, stabilize(z_down, EPS_DEFAULT), R_down))
-    if name == "AlphaBeta":
-        contrib_pos = pos_a[:, None] * pos_W + neg_a[:, None] * neg_W
-        contrib_neg = pos_a[:, None] * neg_W + neg_a[:, None] * pos_W
-        R_pos = redistribute(contrib_pos, stabilize(contrib_pos.sum(0) + pos_b, EPS_DEFAULT), R)
-        R_neg = redistribute(contrib_neg, stabilize(contrib_neg.sum(0) + neg_b, EPS_DEFAULT), R)
-        return rule.alpha * R_pos - rule.beta * R_neg
-    if name == "WSquare":
-        contrib = W ** 2 * mask
-        return redistribute(contrib, stabilize(contrib.sum(0), EPS_DEFAULT), R)
-    if name == "Flat":
-        contrib = mask.astype(float)
-        return redistribute(contrib, stabilize(contrib.sum(0), EPS_DEFAULT), R)
-    if name == "ZBox":
-        contrib = a[:, None] * W - low[:, None] * pos_W - high[:, None] * neg_W
-        return redistribute(contrib, stabilize(contrib.sum(0), EPS_DEFAULT), R)
-    raise AssertionError(name)
-
-
-def _same_padding(size, kernel, stride):
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return out, total // 2
-
-
-def conv_as_matrix(kernel, bias, in_shape, strides, padding):
-    """Unroll a Conv2D (kernel (kh, kw, C, K)) on inputs (H, W, C) into W (H·W·C, OH·OW·K), bias and
-    mask, by explicit loops over output positions and kernel taps (TensorFlow's padding)."""
-    H, Wd, C = in_shape
-    kh, kw, _, K = kernel.shape
-    sy, sx = strides
-    if padding == "same":
-        OH, top = _same_padding(H, kh, sy)
-        OW, left = _same_padding(Wd, kw, sx)
-    else:
-        OH, OW, top, left = (H - kh) // sy + 1, (Wd - kw) // sx + 1, 0, 0
-    matrix = np.zeros((H * Wd * C, OH * OW * K))
-    mask = np.zeros_like(matrix, dtype=bool)
-    for oy in range(OH):
-        for ox in range(OW):
-            for dy in range(kh):
-                for dx in range(kw):
-                    y, x = oy * sy + dy - top, ox * sx + dx - left
-                    if not (0 <= y < H and 0 <= x < Wd):
-                        continue  # zero padding: no input there
-                    for c in range(C):
-                        j = (y * Wd + x) * C + c
-                        for k in range(K):
-                            col = (oy * OW + ox) * K + k
-                            matrix[j, col] = kernel[dy, dx, c, k]
-                            mask[j, col] = True
-    return matrix, np.tile(bias, OH * OW), mask, (OH, OW, K)
-
-
-def layer_matrix(layer, in_shape):
-    """(W, b, mask, out_shape) of a Dense or Conv2D Keras layer for one input of in_shape."""
-    kernel = np.asarray(layer.kernel, dtype=np.float64)
-    bias = np.asarray(layer.bias, dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
-    if type(layer).__name__ == "Dense":
-        return kernel, bias, np.ones(kernel.shape, dtype=bool), (kernel.shape[1],)
-    return conv_as_matrix(kernel, bias, in_shape, layer.strides, layer.padding)
-
-
-def reference_layer(rule, layer, a, R):
-    """Reference relevance of a batch: a (N, *in_shape), R (N, *out_shape)."""
-    W, b, mask, out_shape = layer_matrix(layer, a.shape[1:])
-    result = []
-    for n in range(a.shape[0]):
-        low = high = None
-        if isinstance(rule, rules.ZBox):
-            low = np.broadcast_to(rule.low, a.shape[1:]).reshape(-1)
-            high = np.broadcast_to(rule.high, a.shape[1:]).reshape(-1)
-        result.append(reference_rule(rule, a[n].reshape(-1).astype(np.float64), W, b, mask,
-                                     R[n].reshape(-1).astype(np.float64), low, high))
-    return np.stack(result).reshape(a.shape)
-
+from lrp_teach.reference import reference_layer
 
 # --------------------------------------------------------------------------------------------
 # Small random layers
@@ -197,7 +72,8 @@ LAYERS = {
 @pytest.mark.parametrize("layer_kind", list(LAYERS))
 @pytest.mark.parametrize("rule", ALL_RULES, ids=RULE_IDS)
 def test_generic_step_matches_the_formula(rule, layer_kind):
-    rng = np.random.default_rng(abs(hash((repr(rule), layer_kind))) % 2**32)
+    # crc32, not hash(): str hashes are salted per process (PYTHONHASHSEED), crc32 is stable
+    rng = np.random.default_rng(zlib.crc32(f"{rule!r}/{layer_kind}".encode()))
     layer, in_shape = LAYERS[layer_kind](rng)
     a = _inputs(rng, in_shape, rule)
     out_shape = layer.compute_output_shape((None, *in_shape))[1:]
@@ -325,3 +201,85 @@ def test_rules_are_values_with_readable_reprs():
     assert repr(rules.Z()) == "Z()"
     assert repr(rules.AlphaBeta()) == "AlphaBeta(alpha=2.0, beta=1.0)"
     assert rules.ZBox([0, 1], [1, 2]) == rules.ZBox(np.array([0, 1]), [1, 2])
+
+
+# --------------------------------------------------------------------------------------------
+# Every rule has its reference; rules state the textbook form, the engine prunes
+# --------------------------------------------------------------------------------------------
+
+def _rule_classes():
+    """Every concrete rule class defined in lrp_teach.rules (found by subclass walk, so a rule
+    missing from __all__ is found too)."""
+    found, todo = [], [rules.Rule]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls is not rules.Rule and cls.__module__ == "lrp_teach.rules":
+            found.append(cls)
+    return found
+
+
+def test_every_rule_has_a_registered_numpy_reference():
+    classes = _rule_classes()
+    assert {cls.__name__ for cls in classes} >= {"Z", "Epsilon", "ZPlus", "Gamma", "AlphaBeta",
+                                                  "WSquare", "Flat", "ZBox"}
+    missing = [cls.__name__ for cls in classes if cls not in rules.registered_references()]
+    assert not missing, f"rules without a @replicates reference: {missing}"
+    # every rule of the parametrised tests above is covered by one
+    assert {type(rule) for rule in ALL_RULES} == set(classes)
+
+
+def test_a_rule_without_reference_is_refused_by_name():
+    class Halved(rules.Epsilon):
+        pass
+
+    with pytest.raises(LookupError, match=r"Halved has no numpy reference; register one with "
+                                          r"@rules.replicates\(Halved\)"):
+        rules.reference_of(Halved())
+
+
+def test_rules_state_the_textbook_form_and_the_engine_prunes():
+    from lrp_teach.propagate import prune
+
+    textbook = rules.ZPlus().groups()
+    assert [b.input for b in textbook[0].branches] == ["positive", "negative"]
+    assert [b.input for b in prune(textbook, input_nonnegative=True)[0].branches] == ["x"]
+    gamma = rules.Gamma().groups()
+    assert [g.where for g in gamma] == ["positive", "negative"]
+    assert [g.where for g in prune(gamma, nonpositive_outputs_irrelevant=True)] == [None]
+    assert prune(gamma) == gamma  # nothing proved, nothing dropped
+
+
+def test_a_rule_written_from_the_paper_gets_the_same_numbers_as_the_builtin():
+    """A user rule with the textbook z⁺ (no engine knowledge) equals rules.ZPlus in the engine,
+    for inputs of both signs and for non-negative inputs (where the engine prunes it)."""
+    import lrp_teach as lt
+
+    relu = keras.ops.relu
+
+    class PaperZPlus(rules.Rule):
+        def groups(self):
+            return [rules.Group((rules.Branch("positive", weight=relu, bias=relu),
+                                 rules.Branch("negative", weight=lambda w: -relu(-w), bias=False)))]
+
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([keras.Input((6,), dtype="float64"),
+                              keras.layers.Dense(5, activation="relu", dtype="float64"),
+                              keras.layers.Dense(3, dtype="float64")])
+    for weight in model.weights:
+        weight.assign(rng.normal(size=weight.shape))
+    for x in (rng.uniform(-1, 1, size=(4, 6)), rng.uniform(0, 1, size=(4, 6))):
+        np.testing.assert_allclose(lt.explain(model, x, 1, PaperZPlus()),
+                                   lt.explain(model, x, 1, rules.ZPlus()), rtol=1e-12)
+
+
+def test_a_branch_input_the_rule_does_not_declare_is_an_error():
+    class Bounded(rules.Rule):
+        def groups(self):
+            return [rules.Group((rules.Branch("x"), rules.Branch("lowest", None, False)))]
+
+    layer, in_shape = make_dense(np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"has a Branch with input 'lowest'; use one of "
+                                         r"\['x', 'positive', 'negative', 'ones'\] or a name its "
+                                         r"named_inputs\(\) returns \(\[\]\)"):
+        lrp_step(layer, np.ones((1, *in_shape)), np.ones((1, 5)), Bounded())

@@ -109,3 +109,19 @@ def test_numpy_forward_matches_keras(trained):
     assert len(activations) == 4
     assert all((a >= 0).all() for a in activations[1:-1])  # ReLU outputs
     np.testing.assert_allclose(activations[-1], model(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_input_gradient_matches_finite_differences_and_patterns_name_the_piece():
+    rng = np.random.default_rng(7)
+    params = [(rng.normal(size=(2, 5)), rng.normal(size=5)), (rng.normal(size=(5, 4)),
+              rng.normal(size=4)), (rng.normal(size=(4, 2)), rng.normal(size=2))]
+    points = rng.normal(size=(20, 2))
+    step = 1e-6
+    for target in (0, 1):
+        numeric = np.stack([(toy.forward(params, points + step * e)[-1][:, target]
+                             - toy.forward(params, points - step * e)[-1][:, target]) / (2 * step)
+                            for e in np.eye(2)], axis=1)
+        np.testing.assert_allclose(toy.input_gradient(params, points, target), numeric, atol=1e-5)
+    patterns = toy.activation_pattern(params, points)
+    assert patterns.shape == (20, 9) and patterns.dtype == bool
+    assert np.array_equal(patterns[:, :5], toy.forward(params, points)[1] > 0)

@@ -3,9 +3,10 @@
 Exercises:
 
 - ``derive_t``: solve w·(x + t·w) + b = 0 for t with sympy;
-- ``root_point_t``: the same t with numbers;
-- ``root_point``: the root point a = x + t·w;
-- ``w2_relevance``: Rᵢ = wᵢ(xᵢ − aᵢ) for an active or inactive neuron.
+- ``root_point``: the root point a = x + t·w with numbers;
+- ``w2_relevance``: Rᵢ = wᵢ(xᵢ − aᵢ) for an active or inactive neuron;
+- ``derive_relevance_on_line``: Rᵢ for a search line a = x + t·v in a direction v left open
+  (a derivation with sympy, the recipe of notebook 02).
 
 Every checker computes the right answer itself (from :mod:`lrp_teach.taylor`), tries the student's
 function on fixed and random inputs, and names the kind of mistake it sees.
@@ -73,29 +74,6 @@ def derive_t(function) -> bool:
     return passed(name)
 
 
-def root_point_t(function) -> bool:
-    """``function(w, x, b)`` returns t with f(x + t·w) = 0 (any number of inputs)."""
-    __tracebackhide__ = True
-    name = "root_point_t"
-    for w, x, b in _active_cases():
-        expected = taylor.step_t("w2", w, x, b)
-        value = call_student(name, function, w.copy(), x.copy(), b)
-        value = expect_array(name, "t", value)
-        if value.shape != ():
-            fail(name, f"t should be one number, got an array of shape {value.shape}. "
-                       "Did you forget a sum (a dot product)?")
-        value = float(value)
-        if np.isclose(value, -(w @ x) / (w @ w)):
-            fail(name, "the bias b is missing from t.")
-        if np.isclose(value, expected * np.linalg.norm(w)):
-            fail(name, "you divide by ‖w‖; the step needs ‖w‖² = w·w.")
-        if np.isclose(value, -expected):
-            fail(name, "t has the wrong sign: with t > 0 you move up the slope, away from the "
-                       "zero line. Check that f(x + t·w) really is 0.")
-        expect_close(name, "t", value, expected)
-    return passed(name)
-
-
 def root_point(function) -> bool:
     """``function(w, x, b)`` returns the root point a = x + t·w (same shape as x)."""
     __tracebackhide__ = True
@@ -143,4 +121,67 @@ def w2_relevance(function) -> bool:
     if not np.allclose(value, 0.0):
         fail(name, "for an inactive neuron (w·x + b ≤ 0) f(x) = 0, so every Rᵢ must be 0. "
                    "Did you forget the max(0, ·) of the ReLU?")
+    return passed(name)
+
+
+def _as_column(name, value):
+    """A sympy column vector from a Matrix, list or tuple (anything else: a clear failure)."""
+    __tracebackhide__ = True
+    if hasattr(value, "R") and hasattr(value, "a"):
+        fail(name, "you returned the whole namespace of a solver: return only the relevances R, "
+                   "derived with sympy.solve yourself.")
+    if isinstance(value, (list, tuple)):
+        value = sympy.Matrix(value)
+    if not isinstance(value, sympy.MatrixBase):
+        fail(name, f"return the relevances as a sympy Matrix (or a list) with one entry per input; "
+                   f"got {type(value).__name__}.")
+    if value.shape not in ((2, 1), (1, 2)):
+        fail(name, f"expected 2 entries (R₁, R₂), got a matrix of shape {value.shape}.")
+    return sympy.Matrix(list(value))
+
+
+def derive_relevance_on_line(function) -> bool:
+    """``function()`` returns (R₁, R₂) for the root point on a = x + t·v, v = S.v left open."""
+    __tracebackhide__ = True
+    name = "derive_relevance_on_line"
+    S = taylor.S
+    R = _as_column(name, call_student(name, function))
+    free = set().union(*(entry.free_symbols for entry in R))
+    allowed = {S.w1, S.w2, S.x1, S.x2, S.b, S.v1, S.v2, S.t}
+    strangers = sorted(str(symbol) for symbol in free - allowed)
+    if strangers:
+        fail(name, f"your result contains symbols {strangers} that are not the course's symbols "
+                   "(or have other assumptions): use S.w1, S.w2, S.x1, S.x2, S.b, S.v1, S.v2 from "
+                   "lrp_teach.taylor.")
+    if S.t in free:
+        fail(name, "your result still contains t: solve w·(x + t·v) + b = 0 for t and "
+                   "substitute it.")
+    f = S.w.dot(S.x) + S.b
+    w_dot_v = S.w.dot(S.v)
+    expected = sympy.Matrix([S.w[i] * S.v[i] / w_dot_v * f for i in range(2)])
+    t = -f / w_dot_v
+    root = S.x + t * S.v
+
+    def same(candidate):
+        return taylor.symbolic_equal(R, candidate)
+
+    if S.v1 not in free and S.v2 not in free:
+        fail(name, "your result does not depend on the direction v. Search along a = x + t·v "
+                   "with v = (S.v1, S.v2) left open (along v = w you get the w² rule of the "
+                   "previous sections).")
+    if same(root):
+        fail(name, "that is the root point a. The relevance is the first-order Taylor term of "
+                   "each input around a.")
+    if same(-expected):
+        fail(name, "the sign is flipped: the Taylor term is ∂f/∂xᵢ · (xᵢ − aᵢ), not "
+                   "∂f/∂xᵢ · (aᵢ − xᵢ).")
+    if same(sympy.Matrix([S.v[i] / w_dot_v * f for i in range(2)])) or same(S.x - root):
+        fail(name, "that is xᵢ − aᵢ alone. The Taylor term multiplies it by the derivative "
+                   "∂f/∂xᵢ.")
+    if same(sympy.Matrix([S.w[i] * S.v[i] / w_dot_v * S.w.dot(S.x) for i in range(2)])):
+        fail(name, "the bias b is missing: the neuron is w·x + b.")
+    if not taylor.symbolic_equal(sum(R), f):
+        fail(name, "relevance is not conserved: R₁ + R₂ should simplify to f(x) = w·x + b "
+                   "(a is a root point, so f(a) = 0 and the first-order expansion is exact).")
+    expect_symbolic_equal(name, "R", R, expected)
     return passed(name)

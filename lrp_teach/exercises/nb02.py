@@ -24,9 +24,13 @@ def _orthant_cases(n_random: int = 4, sizes=(2, 3, 6)):
         (np.array([1.0, -0.6]), np.array([1.2, 0.8]), -0.3),
         (np.array([0.8, 0.5]), np.array([1.0, 2.0]), -0.5),
         (np.array([-0.7, 1.5]), np.array([0.4, 1.1]), 0.0),
+        # a zero weight on a non-zero input: it must not move (catches `w >= 0` for `w > 0`)
+        (np.array([0.9, 0.0, -0.4]), np.array([1.0, 0.7, 0.5]), -0.2),
+        # weights far from 1, so that x ⊙ w⁺ points elsewhere than x ⊙ 1[w > 0]
+        (np.array([2.5, 0.3, -1.0]), np.array([0.6, 1.5, 0.2]), -0.4),
     ]
     rng = np.random.default_rng(_SEED)
-    while len(cases) < 3 + n_random:
+    while len(cases) < 5 + n_random:
         n = sizes[len(cases) % len(sizes)]
         w = rng.normal(size=n)
         x = rng.uniform(0, 2, size=n) * (rng.uniform(size=n) > 0.2)  # some inputs exactly 0
@@ -74,6 +78,13 @@ def zplus_root_point(function) -> bool:
                 value, expected):
             fail(name, "that is the w² root point (search along w). Here the search direction "
                        "is vᵢ = xᵢ where wᵢ > 0 and 0 elsewhere.")
+        v_literal = x * np.maximum(w, 0)           # the loose notation x ⊙ w⁺ taken literally
+        literal = x - (w @ x + b) / (w @ v_literal) * v_literal
+        if np.allclose(value, literal) and not np.allclose(value, expected):
+            fail(name, "your search direction scales each exciting input by its weight as well "
+                       "(x ⊙ w⁺, a loose way of writing the z⁺ direction). Taken literally it "
+                       "gives shares ∝ xᵢwᵢ², another rule. Each exciting input should shrink in "
+                       "proportion to its own value only.")
         if np.allclose(value, x + taylor.step_t("lrp0", w, x, b) * x) and not np.allclose(
                 value, expected):
             fail(name, "you shrink every input (direction v = x). Only the inputs with a "
@@ -106,6 +117,11 @@ def zplus_relevance(function) -> bool:
             fail(name, "you used w instead of its positive part w⁺ = max(w, 0) (the lecture's "
                        "code makes the same slip). Inputs with negative weights get no z⁺ "
                        "relevance.")
+        squared = x * np.maximum(w, 0) ** 2
+        if np.allclose(value, squared / squared.sum() * f) and not np.allclose(value, expected):
+            fail(name, "your shares are ∝ xᵢ(wᵢ⁺)²: that is what the search direction x ⊙ w⁺ "
+                       "gives when taken literally, another rule. Check which direction the z⁺ "
+                       "root point is searched along, and what that makes of wᵢ(xᵢ − aᵢ).")
         if np.allclose(value, np.maximum(z, 0)) and not np.allclose(value, expected):
             fail(name, "you have xᵢwᵢ⁺, but not yet normalised: divide by Σⱼxⱼwⱼ⁺ and multiply "
                        "by f(x).")
