@@ -61,7 +61,7 @@ def explain_photo(photo, output, composite="epsilon_gamma_box", target=None, kin
     """
     import numpy as np
     # A Figure with its own Agg canvas, not pyplot: this function also runs inside notebooks
-    # (05 calls it), where switching the backend (matplotlib.use("Agg")) would silently stop
+    # (05 calls it), where switching the backend (to Agg, say) would silently stop
     # every later plt.show() -- and with it the heatmap explorer -- from drawing anything.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
