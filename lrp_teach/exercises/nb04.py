@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
+from ._conv import conv, conv_transpose, has_nan_or_inf
 from ._core import call_student, expect_array, expect_close, fail, passed
 
 #: The stabiliser of the rules (the engine's and zennit's default).
@@ -27,30 +28,6 @@ EPSILON = 1e-6
 # exercise 1: the Conv2D γ step with a transposed convolution
 # --------------------------------------------------------------------------------------------
 
-def _has_nan_or_inf(answer, shape) -> bool:
-    """True for an array of the right shape with NaN/inf in it (a missing stabiliser)."""
-    try:
-        answer = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return answer.shape == shape and not np.all(np.isfinite(answer))
-
-
-def _conv(a, kernel):
-    from .._tf import tf
-
-    return tf.nn.conv2d(tf.constant(a, tf.float32), tf.constant(kernel, tf.float32), strides=1,
-                        padding="SAME").numpy().astype(np.float64)
-
-
-def _conv_transpose(s, kernel, input_shape):
-    from .._tf import tf
-
-    return tf.nn.conv2d_transpose(tf.constant(s, tf.float32), tf.constant(kernel, tf.float32),
-                                  output_shape=input_shape, strides=1,
-                                  padding="SAME").numpy().astype(np.float64)
-
-
 def _reference_conv_gamma(a, kernel, bias, relevance, gamma, *, weights="gamma", bias_term="gamma",
                           backward="same", transpose=True, times_input=True, epsilon=EPSILON):
     """The textbook γ step (a ≥ 0); the keyword switches produce the typical mistakes."""
@@ -58,16 +35,16 @@ def _reference_conv_gamma(a, kernel, bias, relevance, gamma, *, weights="gamma",
     w = {"gamma": kernel + gamma * w_plus, "plain": kernel, "plus": w_plus}[weights]
     b = {"gamma": bias + gamma * b_plus, "plain": bias, "none": 0.0 * bias,
          "plus": b_plus}[bias_term]
-    z = _conv(a, w) + b                                                       # 1. forward
+    z = conv(a, w) + b                                                       # 1. forward
     if epsilon:
         z = z + epsilon * np.where(z >= 0, 1.0, -1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = relevance / z                                                     # 2. divide
     w_back = w if backward == "same" else kernel
     if transpose:
-        c = _conv_transpose(s, w_back, a.shape)                               # 3. backward
+        c = conv_transpose(s, w_back, a.shape)                               # 3. backward
     else:  # a forward convolution where the backward one belongs (the kernel is not flipped)
-        c = _conv(s, np.transpose(w_back, (0, 1, 3, 2)))
+        c = conv(s, np.transpose(w_back, (0, 1, 3, 2)))
     return a * c if times_input else c                                        # 4. multiply
 
 
@@ -112,7 +89,7 @@ def conv_gamma_step(student_function) -> bool:
     for a, kernel, bias, relevance, gamma in _conv_cases():
         answer = call_student(exercise, student_function, a.copy(), kernel.copy(), bias.copy(),
                               relevance.copy(), gamma)
-        if _has_nan_or_inf(answer, a.shape):
+        if has_nan_or_inf(answer, a.shape):
             fail(exercise, "your R_in contains NaN or inf: an output with z = 0 (all its inputs 0, "
                            "bias 0) was divided by zero. Step 1 stabilises z before step 2: "
                            "z + ε·sign(z) with ε = check.EPSILON (sign(0) = +1).")

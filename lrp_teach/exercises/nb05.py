@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
+from ._conv import conv, conv_transpose, has_nan_or_inf
 from ._core import call_student, expect_array, fail, passed
 
 #: The stabiliser of the rules (the engine's and zennit's default).
@@ -178,30 +179,6 @@ def initial_relevance(student_function) -> bool:
 # exercise 3: the z^B step through VGG16's first convolution
 # --------------------------------------------------------------------------------------------
 
-def _has_nan_or_inf(answer, shape) -> bool:
-    """True for an array of the right shape with NaN/inf in it (a missing stabiliser)."""
-    try:
-        answer = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return answer.shape == shape and not np.all(np.isfinite(answer))
-
-
-def _conv(x, kernel):
-    from .._tf import tf
-
-    return tf.nn.conv2d(tf.constant(x, tf.float32), tf.constant(kernel, tf.float32), strides=1,
-                        padding="SAME").numpy().astype(np.float64)
-
-
-def _conv_transpose(s, kernel, input_shape):
-    from .._tf import tf
-
-    return tf.nn.conv2d_transpose(tf.constant(s, tf.float32), tf.constant(kernel, tf.float32),
-                                  output_shape=input_shape, strides=1,
-                                  padding="SAME").numpy().astype(np.float64)
-
-
 def _zbox(x, kernel, relevance, low, high, *, bounds="box", epsilon=EPSILON, split=True):
     """The z^B step; the keyword switches produce the typical mistakes."""
     x = np.asarray(x, np.float64)
@@ -212,20 +189,20 @@ def _zbox(x, kernel, relevance, low, high, *, bounds="box", epsilon=EPSILON, spl
     l_img = np.broadcast_to(np.asarray(low, np.float64), x.shape)
     h_img = np.broadcast_to(np.asarray(high, np.float64), x.shape)
     if bounds == "none":   # the lecture: R = x·c
-        z = _conv(x, kernel)
+        z = conv(x, kernel)
     else:
-        z = _conv(x, kernel) - _conv(l_img, w_plus) - _conv(h_img, w_minus)      # 1. forward
+        z = conv(x, kernel) - conv(l_img, w_plus) - conv(h_img, w_minus)      # 1. forward
     if epsilon:
         z = z + epsilon * np.where(z >= 0, 1.0, -1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = relevance / z                                                          # 2. divide
-    c = _conv_transpose(s, kernel, x.shape)                                        # 3. backward
+    c = conv_transpose(s, kernel, x.shape)                                        # 3. backward
     if bounds == "none":
         return x * c
     if not split:          # the bounds multiplied by c instead of c⁺ / c⁻
         return x * c - l_img * c - h_img * c
-    c_plus = _conv_transpose(s, w_plus, x.shape)
-    c_minus = _conv_transpose(s, w_minus, x.shape)
+    c_plus = conv_transpose(s, w_plus, x.shape)
+    c_minus = conv_transpose(s, w_minus, x.shape)
     return x * c - l_img * c_plus - h_img * c_minus                                # 4. multiply
 
 
@@ -269,7 +246,7 @@ def zbox_step(student_function) -> bool:
     for x, kernel, relevance in _zbox_cases():
         answer = call_student(exercise, student_function, x.copy(), kernel.copy(),
                               relevance.copy(), low.copy(), high.copy())
-        if _has_nan_or_inf(answer, x.shape):
+        if has_nan_or_inf(answer, x.shape):
             fail(exercise, "your R_in contains NaN or inf: where the pixels sit at their lower "
                            "bound under a filter without negative weights, z = 0. Stabilise z in "
                            "step 1: z + ε·sign(z), ε = check.EPSILON.")
