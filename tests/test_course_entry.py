@@ -23,8 +23,12 @@ course = _load_course()
 
 
 def _make_plan(*targets, **variables):
-    args = ["make", "-n", *targets] + [f"{k}={v}" for k, v in variables.items()]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # A plain top-level make: under `make test` the environment carries MAKELEVEL/MAKEFLAGS, and
+    # a nested make would add "make[1]: Entering/Leaving directory" lines to its plan.
+    args = ["make", "-n", "--no-print-directory", *targets] + [f"{k}={v}" for k, v in variables.items()]
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True,
+                          env=env).stdout
 
 
 def _course_plan(*args):
