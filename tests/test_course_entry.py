@@ -23,10 +23,13 @@ course = _load_course()
 
 
 def _make_plan(*targets, **variables):
-    # A plain top-level make: under `make test` the environment carries MAKELEVEL/MAKEFLAGS, and
-    # a nested make would add "make[1]: Entering/Leaving directory" lines to its plan.
+    # A plain top-level make: under `make test` the environment carries MAKELEVEL/MAKEFLAGS (a
+    # nested make adds "make[1]: Entering/Leaving directory" lines to its plan) and the variables
+    # given on make's command line (e.g. PYTEST_ARGS), which would change the plan.
     args = ["make", "-n", "--no-print-directory", *targets] + [f"{k}={v}" for k, v in variables.items()]
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    inherited = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "PYTEST_ARGS", "LAB_ARGS",
+                 "SITE_ARGS", "PYTHON", "VENV", "NB", "CONFIGS")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True,
                           env=env).stdout
 
