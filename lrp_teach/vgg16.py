@@ -36,6 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import composites as _composites
+
 WEIGHTS_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 #: The md5 Keras publishes for :data:`WEIGHTS_FILENAME` (keras/src/applications/vgg16.py).
 WEIGHTS_MD5 = "64373286793e3c8b2b4e3219cbf3544b"
@@ -471,11 +473,9 @@ def course_vgg16(path=None, download: bool = False, seed: int = 0, fallback: boo
 # Composites by name (the CLI and the explorer widget)
 # --------------------------------------------------------------------------------------------
 
-#: Names accepted by :func:`make_composite` (composites first, then single rules).
-COMPOSITE_NAMES = (
-    "epsilon_gamma_box", "epsilon_plus_flat", "epsilon_plus", "montavon_vgg16",
-    "epsilon_alpha2_beta1", "epsilon", "z_plus", "gamma", "z",
-)
+#: Names accepted by :func:`make_composite` (composites first, then single rules): the one
+#: registry's :data:`lrp_teach.composites.NAMES`, under its old name.
+COMPOSITE_NAMES = _composites.NAMES
 
 
 def make_composite(name: str, epsilon: float | None = None, gamma: float | None = None):
