@@ -10,7 +10,7 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
 
     The largest logit is subtracted first (softmax is unchanged by a shift), so ``exp`` never
     overflows: ``softmax([1000, 0])`` is ``[1, 0]``, not ``nan``. (The lecture port
-    :func:`lrp_teach.vgg16.lecture_lrp` works on TensorFlow tensors and keeps ``tf.nn.softmax``,
+    :func:`lrp_teach.lecture.lecture_lrp` works on TensorFlow tensors and keeps ``tf.nn.softmax``,
     so that its float32 numbers stay those TensorFlow computes.)
     """
     logits = np.asarray(logits, dtype=np.float64)
