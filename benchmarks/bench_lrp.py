@@ -41,10 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lrp_teach  # noqa: E402
 from lrp_teach import composites  # noqa: E402
+from lrp_teach.images import VGG16_HIGH as HIGH, VGG16_LOW as LOW  # noqa: E402
 from lrp_teach.setup import configure_tensorflow  # noqa: E402
-
-MEAN_BGR = np.array([103.939, 116.779, 123.68])
-LOW, HIGH = -MEAN_BGR, 255.0 - MEAN_BGR
 
 
 def peak_rss_gb() -> float:

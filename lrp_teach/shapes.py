@@ -309,11 +309,10 @@ def train(out: str | Path, train_count: int = 8000, validation_count: int = 1000
     Returns the dict written to the JSON (accuracies, seeds, sizes, training time).
     """
     from ._tf import keras, tf
+    from .setup import make_tensorflow_deterministic
 
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # pragma: no cover
-        pass
+    # build_model re-seeds with the same seed, so the initial weights are those of before
+    make_tensorflow_deterministic(seed)
     start = time.perf_counter()
     train_set = make_dataset(train_count, TRAIN_SEED)
     validation_set = make_dataset(validation_count, VALIDATION_SEED)

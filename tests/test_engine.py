@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lrp_teach as lt
-from lrp_teach import composites, rules
+from lrp_teach import composites, images, rules
 from lrp_teach._tf import keras, tf
 from lrp_teach.propagate import lrp_step, model_chain
 from lrp_teach.reference import reference_layer
@@ -447,7 +447,7 @@ def test_vgg16_smoke():
     keras.utils.set_random_seed(0)
     model = keras.applications.VGG16(weights=None)
     x = np.random.default_rng(0).normal(0, 40, size=(1, 224, 224, 3)).astype(np.float32)
-    low, high = -np.array([103.939, 116.779, 123.68]), 255 - np.array([103.939, 116.779, 123.68])
+    low, high = images.VGG16_LOW, images.VGG16_HIGH
     R, per_layer = lt.explain(model, x, 281, composites.EpsilonGammaBox(low, high),
                               return_layers=True)
     assert R.shape == x.shape and np.all(np.isfinite(R))

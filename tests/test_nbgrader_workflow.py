@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_student_versions import (
+from exercise_helpers import (
     NOTEBOOKS,
     _load_tool,
     REPO,

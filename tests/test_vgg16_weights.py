@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrp_teach import images, vgg16
+from lrp_teach import images, vgg16, weights
 from lrp_teach._tf import keras
 
 FILENAME = vgg16.WEIGHTS_FILENAME
@@ -36,7 +36,8 @@ def isolated_environment(tmp_path, monkeypatch):
     for name in (vgg16.ENV_WEIGHTS, vgg16.ENV_ORIGIN, vgg16.ENV_MD5):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(vgg16, "DEFAULT_ORIGIN", "http://127.0.0.1:9/")
+    # weights_url reads DEFAULT_ORIGIN where it is defined (lrp_teach.weights; vgg16 re-exports it)
+    monkeypatch.setattr(weights, "DEFAULT_ORIGIN", "http://127.0.0.1:9/")
     return tmp_path
 
 

@@ -18,17 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
+from ..numeric import softmax
 from ._conv import conv, conv_transpose, has_nan_or_inf
 from ._core import call_student, expect_array, fail, passed
 
 #: The stabiliser of the rules (the engine's and zennit's default).
 EPSILON = 1e-6
-
-
-def _softmax(logits):
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +141,7 @@ def initial_relevance(student_function) -> bool:
         got = expect_array(exercise, "the starting relevance", value, shape=expected.shape)
         if np.allclose(got, expected, rtol=1e-6, atol=1e-9):
             continue
-        probabilities = _softmax(logits)
+        probabilities = softmax(logits)
         if np.allclose(got, probabilities, rtol=1e-5, atol=1e-9):
             fail(exercise, "this is the whole softmax vector -- exactly the lecture's mistake: it "
                            "explains all 1000 classes at once, squashed to probabilities. Start "

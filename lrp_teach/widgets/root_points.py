@@ -53,7 +53,6 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     view : (lo, hi) limits of both axes; chosen to show x, a and the domain if None.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     rule = taylor.canonical_rule(rule)
     w = np.asarray(w, dtype=float)
@@ -64,7 +63,7 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     low = np.asarray(low, dtype=float)
     high = np.asarray(high, dtype=float)
     info = taylor.explain_neuron(rule, w, x, b, low, high)
-    a, R, f = info["root_point"], info["relevance"], info["f"]
+    a = info["root_point"]
 
     if figure is None:
         figure = plt.figure(figsize=(10.0, 4.6))
@@ -74,8 +73,22 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     ax = figure.add_subplot(grid[0])
     bars = figure.add_subplot(grid[1])
 
-    # --- input plane ------------------------------------------------------------------------
     lo, hi = view if view is not None else _limits([x, a, low, high, np.zeros(2)])
+    _draw_neuron_output(figure, ax, w, b, lo, hi)
+    _draw_zero_line(ax, w, b, lo, hi)
+    _draw_domain(ax, rule, low, high, hi)
+    _draw_search(ax, rule, info, w, x, a, lo, hi)
+    _finish_input_plane(ax, info, a, lo, hi)
+    _draw_relevance_bars(bars, rule, info)
+    return figure
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces of plot_root_points, in the order it draws them
+# --------------------------------------------------------------------------------------------
+
+def _draw_neuron_output(figure, ax, w, b, lo, hi):
+    """The input plane: f(x) = max(0, w·x + b) as filled contours, with its colour bar."""
     grid_values = np.linspace(lo, hi, 121)
     X1, X2 = np.meshgrid(grid_values, grid_values)
     F = np.maximum(0.0, w[0] * X1 + w[1] * X2 + b)
@@ -83,7 +96,9 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     filled = ax.contourf(X1, X2, F, levels=np.linspace(0, top, 11), cmap="Oranges", alpha=0.85)
     figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.03, label="f(x) = max(0, w·x + b)")
 
-    # zero line w·x + b = 0 (where it crosses the view)
+
+def _draw_zero_line(ax, w, b, lo, hi):
+    """The zero line w·x + b = 0, where it crosses the view (none if w = 0)."""
     if np.any(w != 0):
         if abs(w[1]) >= abs(w[0]):
             line_x1 = np.array([lo, hi])
@@ -93,7 +108,11 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
             line_x1 = -(w[1] * line_x2 + b) / w[0]
         ax.plot(line_x1, line_x2, color="black", lw=2, label="zero line w·x + b = 0")
 
-    # the domain of the rule
+
+def _draw_domain(ax, rule, low, high, hi):
+    """The rule's domain, hatched: the positive orthant (z+) or the box l ≤ x ≤ h (z^B)."""
+    from matplotlib.patches import Rectangle
+
     if rule == "zplus":
         ax.add_patch(Rectangle((0, 0), hi, hi, facecolor="none", edgecolor="#2b83ba",
                                hatch="//", lw=1.5, label="domain: x ≥ 0"))
@@ -101,10 +120,11 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
         ax.add_patch(Rectangle(tuple(low), *(high - low), facecolor="none", edgecolor="#2b83ba",
                                hatch="//", lw=1.5, label="domain: l ≤ x ≤ h"))
 
-    # the search line and the root point
-    in_domain = info["in_domain"]
-    is_root = info["is_root"]
-    good = in_domain and is_root
+
+def _draw_search(ax, rule, info, w, x, a, lo, hi):
+    """The search line x + t·v, the arrow from x to the root point a, x and a themselves (green
+    if a is a root inside the domain, else red), and for w² the weight vector."""
+    good = info["in_domain"] and info["is_root"]
     colour = _GOOD if good else _BAD
     if info["active"] and np.all(np.isfinite(a)):
         ax.annotate("", xy=a, xytext=x, arrowprops=dict(arrowstyle="->", lw=2, color=colour))
@@ -123,6 +143,10 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
         ax.annotate("", xy=x + 0.5 * w / max(np.linalg.norm(w), 1e-9), xytext=x,
                     arrowprops=dict(arrowstyle="-|>", color="#5e3c99", lw=1.5))
         ax.plot([], [], color="#5e3c99", label="direction w")
+
+
+def _finish_input_plane(ax, info, a, lo, hi):
+    """Limits, axes, labels, the title saying whether a is a root in the domain, the legend."""
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
@@ -135,12 +159,15 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     elif not np.all(np.isfinite(a)):
         status = "no root on the search line (w·v = 0)"
     else:
-        status = (f"a in domain: {'yes' if in_domain else 'NO'}; "
-                  f"w·a + b = 0: {'yes' if is_root else 'NO'}")
+        status = (f"a in domain: {'yes' if info['in_domain'] else 'NO'}; "
+                  f"w·a + b = 0: {'yes' if info['is_root'] else 'NO'}")
     ax.set_title(f"{info['rule_name']}: {status}")
     ax.legend(loc="best", fontsize=7, framealpha=0.85)
 
-    # --- f(x) = R1 + R2 -----------------------------------------------------------------------
+
+def _draw_relevance_bars(bars, rule, info):
+    """The bar chart f(x) = R₁ + R₂ (and whether it is conserved)."""
+    R, f = info["relevance"], info["f"]
     labels = ["R₁", "R₂", "R₁ + R₂", "f(x)"]
     values = [R[0], R[1], info["sum_R"], f]
     colours = ["#d7191c" if value > 0 else "#2b83ba" for value in values[:3]] + ["#636363"]
@@ -159,7 +186,6 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
         bars.set_title("not conserved: R₁ + R₂ = f(x) − b")
     else:
         bars.set_title("f(x) split into R₁ + R₂  (not conserved!)")
-    return figure
 
 
 def root_point_explorer(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAULT_LOW,
