@@ -238,9 +238,9 @@ def pixel_flipping(model, images, relevance, target, steps: int = 16, pixels_per
     flipped = rank[:, None, :] < (np.arange(steps + 1) * pixels_per_step)[None, :, None]
     perturbed = np.where(flipped[..., None], flat_fill[:, None], flat_images[:, None])
     perturbed = perturbed.reshape(n * (steps + 1), height, width, channels)
-    logits = np.concatenate([np.asarray(model(perturbed[i:i + batch_size], training=False))
-                             for i in range(0, len(perturbed), batch_size)])
-    logits = logits.reshape(n, steps + 1, -1)
+    from .shapes import predict_logits
+
+    logits = predict_logits(model, perturbed, batch_size=batch_size).reshape(n, steps + 1, -1)
     return logits[np.arange(n), :, target]
 
 

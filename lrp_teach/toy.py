@@ -245,7 +245,7 @@ def plot_plane(ax, x1: np.ndarray, x2: np.ndarray, values: np.ndarray, title: st
 
 
 __all__ = ["make_moons", "make_rings", "build_mlp", "train", "dense_parameters", "forward",
-           "grid", "on_grid", "plot_plane"]
+           "grid", "on_grid", "plot_plane", "activation_pattern", "input_gradient"]
 
 
 def activation_pattern(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
