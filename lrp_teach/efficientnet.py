@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -175,7 +176,7 @@ def locate_weights() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EfficientNetWeightsNotFound(
             f"EfficientNet-Lite0 weights not found: the Python package {PACKAGE_MODULE} is not "
-            f"installed in this environment ({os.sys.executable}).\n" + how_to_install())
+            f"installed in this environment ({sys.executable}).\n" + how_to_install())
     folders = [Path(p) / "models" for p in spec.submodule_search_locations]
     for folder in folders:
         if (folder / WEIGHTS_FILENAME).is_file():
