@@ -432,9 +432,11 @@ class Reference:
     def _backward(self, node, ins, R, out, pre, rules):
         cls, cfg, a = node.class_name, node.config, ins[0]
         if cls in _LINEAR:
-            flat = a.reshape(-1)
-            r = apply_rule(rules[node.name], flat, node.matrix, node.bias, node.mask,
-                           R.reshape(-1), a.shape)
+            flat, rule = a.reshape(-1), rules[node.name]
+            if rule[0] == "zbox":
+                rule = ("zbox", *self._bounds(node, *rule[1:]))
+            r = apply_rule(rule, flat, node.matrix, node.bias, node.mask, R.reshape(-1),
+                           a.shape)
             return [r.reshape(a.shape)]
         if cls in ("AveragePooling2D", "GlobalAveragePooling2D"):
             P = node.matrix if cls == "AveragePooling2D" else _global_average_matrix(a.shape)
@@ -464,6 +466,28 @@ class Reference:
         # ReLU, ReLU6, Dropout, a linear or relu Activation, a folded BatchNormalization, a
         # final Softmax
         return [R]
+
+
+    def _bounds(self, node, low, high):
+        """z^B's bounds for the input of ``node``: when it reads the images through
+        ZeroPadding2D/Dropout layers only, the images' bounds padded with zeros like the images
+        (a padded value is always 0, so its box is [0, 0] -- as in zennit, where a torch
+        convolution pads its input and the bounds alike); else the bounds broadcast to the
+        layer's input."""
+        path, current = [], node
+        while current.inputs and current.inputs[0] != "input":
+            current = self.by_name[current.inputs[0]]
+            if current.class_name not in ("ZeroPadding2D", "Dropout"):
+                return low, high
+            path.append(current)
+        shape = self.nodes[0].out_shape
+        low, high = (np.broadcast_to(v, shape).astype(np.float64) for v in (low, high))
+        for pad in reversed(path):
+            if pad.class_name == "ZeroPadding2D":
+                (top, bottom), (left, right) = [_pair(p) for p in pad.config["padding"]]
+                low, high = (np.pad(v, ((top, bottom), (left, right), (0, 0)))
+                             for v in (low, high))
+        return low, high
 
 
 def _global_average_matrix(shape):

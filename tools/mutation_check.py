@@ -29,8 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: the tests run on every mutant, in this order
-TESTS = ["tests/test_reference.py", "tests/test_rules.py", "tests/test_engine.py",
+#: the tests run on every mutant, in this order (the comparisons with the independent reference
+#: first: they catch most mutants; pytest -x stops at the first failure)
+TESTS = ["tests/test_reference.py::test_engine_matches_reference_on_graphs",
+         "tests/test_reference.py::test_engine_matches_reference_on_chains",
+         "tests/test_reference.py::test_engine_matches_reference_with_nonnegative_images",
+         "tests/test_reference.py::test_engine_matches_reference_on_graphs_with_nonnegative_images",
+         "tests/test_rules.py", "tests/test_engine.py",
          "tests/test_canonizers.py", "tests/test_engine_errors.py"]
 
 
@@ -41,22 +46,65 @@ class Mutant:
     old: str
     new: str
     what: str
+    #: an equivalent mutant (same results, e.g. less pruning = only slower): SHOULD survive
+    equivalent: bool = False
 
 
 MUTANTS = [
     # --- the engine's pruning (what it proves zero) -------------------------------------------
     Mutant("M01", "lrp_teach/propagate/engine.py",
-           "followed_by_relu = step.relu or bool(after and after[0].kind == \"relu\")",
-           "followed_by_relu = True",
+           "relus = [i] if step.relu else relus_after(steps, readers, i)",
+           "relus = [i]",
            "'followed by a ReLU' pruning condition forced true"),
     Mutant("M02", "lrp_teach/propagate/engine.py",
-           "groups = _step.prune(groups, nonnegative, irrelevant)",
-           "groups = _step.prune(groups, True, irrelevant)",
+           "input_nonnegative = images_nonnegative if source == -1 else nonnegative[source]",
+           "input_nonnegative = True",
            "'inputs are non-negative' pruning condition forced true"),
     Mutant("M03", "lrp_teach/propagate/engine.py",
-           "groups = _step.prune(groups, nonnegative, irrelevant)",
-           "groups = _step.prune(groups, nonnegative, False)",
-           "'followed by a ReLU' pruning forced false (nothing pruned: must still be correct)"),
+           "groups = _step.prune(groups, input_nonnegative, irrelevant)",
+           "groups = _step.prune(groups, False, False)",
+           "both pruning conditions forced false (nothing pruned)", equivalent=True),
+    Mutant("M21", "lrp_teach/propagate/engine.py",
+           "nonnegative = all(images_nonnegative if source == -1 else result[source]",
+           "nonnegative = any(images_nonnegative if source == -1 else result[source]",
+           "Add/Concatenate of a ReLU output and a signed one counted as non-negative"),
+    Mutant("M22", "lrp_teach/propagate/engine.py",
+           "ok = _step.zero_input_gets_zero_relevance(textbook[j])",
+           "ok = True",
+           "'zero output gets zero relevance' assumed for every next rule (flat, w² too)"),
+    # --- the graph ----------------------------------------------------------------------------
+    Mutant("M23", "lrp_teach/propagate/engine.py",
+           "arriving[source] = part if source not in arriving else arriving[source] + part",
+           "arriving[source] = part",
+           "relevance at a tensor with two readers not summed (the last one wins)"),
+    Mutant("M24", "lrp_teach/propagate/engine.py",
+           "parts = [branch * s for branch in a]",
+           "parts = [relevance / len(a) for branch in a]",
+           "Add split into equal halves"),
+    Mutant("M25", "lrp_teach/propagate/engine.py",
+           "stabilize(outputs[i], _layers.NORM_EPSILON))",
+           "outputs[i])",
+           "Add's proportional split without its stabiliser"),
+    Mutant("M26", "lrp_teach/propagate/engine.py",
+           "parts = [relevance[:, top:height - bottom, left:width - right, :]]",
+           "parts = [relevance[:, bottom:height - top, right:width - left, :]]",
+           "ZeroPadding2D cropped from the wrong sides"),
+    Mutant("M27", "lrp_teach/propagate/engine.py",
+           "                value = tf.pad(value, self.steps[k].config[\"paddings\"])\n",
+           "                value = value\n",
+           "z^B's bounds not padded with zeros like the images"),
+    Mutant("M28", "lrp_teach/canonizers.py",
+           "return kernel * tf.reshape(scale, (-1, multiplier)), shift",
+           "return kernel * tf.transpose(tf.reshape(scale, (multiplier, -1))), shift",
+           "BatchNorm fold into a depthwise conv: channel order m·C + c instead of c·M + m"),
+    Mutant("M29", "lrp_teach/composites.py",
+           "    if convs:\n        return convs[0]",
+           "    if convs:\n        return convs[-1]",
+           "'first layer' = the last convolution"),
+    Mutant("M30", "lrp_teach/composites.py",
+           'by_class={"Conv2D": conv, "DepthwiseConv2D": conv, "Dense": dense}',
+           'by_class={"Conv2D": conv, "DepthwiseConv2D": dense, "Dense": dense}',
+           "presets give a depthwise convolution the Dense rule"),
     # --- rules --------------------------------------------------------------------------------
     Mutant("M04", "lrp_teach/composites.py",
            "super().__init__(conv=_rules.AlphaBeta(2.0, 1.0), dense=_rules.Epsilon(epsilon))",
@@ -220,14 +268,19 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    survivors = [m.id for m, outcome, _, _ in results if outcome != "caught"]
+    survivors = [m.id for m, outcome, _, _ in results
+                 if outcome != ("survived" if m.equivalent else "caught")]
     if args.markdown:
         print("\n| mutant | where | what | caught by |\n|---|---|---|---|")
         for m, outcome, test, _ in results:
-            print(f"| {m.id} | `{m.path}` | {m.what} | "
-                  f"{('`' + test + '`') if outcome == 'caught' else '**' + outcome + '**'} |")
-    print(f"\n{len(results) - len(survivors)} of {len(results)} caught"
-          + (f"; not caught: {' '.join(survivors)}" if survivors else ""))
+            if m.equivalent:
+                verdict = ("survives, as it should (equivalent)" if outcome == "survived"
+                           else f"**{outcome}** `{test}` (an equivalent mutant must survive)")
+            else:
+                verdict = f"`{test}`" if outcome == "caught" else f"**{outcome}**"
+            print(f"| {m.id} | `{m.path}` | {m.what} | {verdict} |")
+    print(f"\n{len(results) - len(survivors)} of {len(results)} as expected (caught; equivalent "
+          "ones survived)" + (f"; NOT as expected: {' '.join(survivors)}" if survivors else ""))
     return 1 if survivors else 0
 
 
