@@ -39,6 +39,10 @@ TESTS = ["tests/test_reference.py::test_engine_matches_reference_on_graphs",
          "tests/test_canonizers.py", "tests/test_engine_errors.py"]
 
 
+GRAPHS = "tests/test_reference.py::test_engine_matches_reference_on_graphs"
+CHAINS = "tests/test_reference.py::test_engine_matches_reference_on_chains"
+
+
 @dataclass(frozen=True)
 class Mutant:
     id: str
@@ -48,6 +52,8 @@ class Mutant:
     what: str
     #: an equivalent mutant (same results, e.g. less pruning = only slower): SHOULD survive
     equivalent: bool = False
+    #: tests to run before TESTS (the one expected to catch it: a quicker verdict)
+    first: tuple = ()
 
 
 MUTANTS = [
@@ -55,11 +61,13 @@ MUTANTS = [
     Mutant("M01", "lrp_teach/propagate/engine.py",
            "relus = [i] if step.relu else relus_after(steps, readers, i)",
            "relus = [i]",
-           "'followed by a ReLU' pruning condition forced true"),
+           "'followed by a ReLU' pruning condition forced true",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M02", "lrp_teach/propagate/engine.py",
            "input_nonnegative = images_nonnegative if source == -1 else nonnegative[source]",
            "input_nonnegative = True",
-           "'inputs are non-negative' pruning condition forced true"),
+           "'inputs are non-negative' pruning condition forced true",
+           first=(GRAPHS + "[two_linear_branches]",)),
     Mutant("M03", "lrp_teach/propagate/engine.py",
            "groups = _step.prune(groups, input_nonnegative, irrelevant)",
            "groups = _step.prune(groups, False, False)",
@@ -67,77 +75,94 @@ MUTANTS = [
     Mutant("M21", "lrp_teach/propagate/engine.py",
            "nonnegative = all(images_nonnegative if source == -1 else result[source]",
            "nonnegative = any(images_nonnegative if source == -1 else result[source]",
-           "Add/Concatenate of a ReLU output and a signed one counted as non-negative"),
+           "Add/Concatenate of a ReLU output and a signed one counted as non-negative",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M22", "lrp_teach/propagate/engine.py",
            "ok = _step.zero_input_gets_zero_relevance(textbook[j])",
            "ok = True",
-           "'zero output gets zero relevance' assumed for every next rule (flat, w² too)"),
+           "'zero output gets zero relevance' assumed for every next rule (flat, w² too)",
+           first=(CHAINS + "[relu_everywhere]",)),
     # --- the graph ----------------------------------------------------------------------------
     Mutant("M23", "lrp_teach/propagate/engine.py",
            "arriving[source] = part if source not in arriving else arriving[source] + part",
            "arriving[source] = part",
-           "relevance at a tensor with two readers not summed (the last one wins)"),
+           "relevance at a tensor with two readers not summed (the last one wins)",
+           first=(GRAPHS + "[two_linear_branches]",)),
     Mutant("M24", "lrp_teach/propagate/engine.py",
            "parts = [branch * s for branch in a]",
            "parts = [relevance / len(a) for branch in a]",
-           "Add split into equal halves"),
+           "Add split into equal halves",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M25", "lrp_teach/propagate/engine.py",
            "stabilize(outputs[i], _layers.NORM_EPSILON))",
            "outputs[i])",
-           "Add's proportional split without its stabiliser"),
+           "Add's proportional split without its stabiliser",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M26", "lrp_teach/propagate/engine.py",
            "parts = [relevance[:, top:height - bottom, left:width - right, :]]",
            "parts = [relevance[:, bottom:height - top, right:width - left, :]]",
-           "ZeroPadding2D cropped from the wrong sides"),
+           "ZeroPadding2D cropped from the wrong sides",
+           first=(GRAPHS + "[residual_from_the_input]",)),
     Mutant("M27", "lrp_teach/propagate/engine.py",
            "                value = tf.pad(value, self.steps[k].config[\"paddings\"])\n",
            "                value = value\n",
-           "z^B's bounds not padded with zeros like the images"),
+           "z^B's bounds not padded with zeros like the images",
+           first=(GRAPHS + "[padded_stem]",)),
     Mutant("M28", "lrp_teach/canonizers.py",
            "return kernel * tf.reshape(scale, (-1, multiplier)), shift",
            "return kernel * tf.transpose(tf.reshape(scale, (multiplier, -1))), shift",
-           "BatchNorm fold into a depthwise conv: channel order m·C + c instead of c·M + m"),
+           "BatchNorm fold into a depthwise conv: channel order m·C + c instead of c·M + m",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M29", "lrp_teach/composites.py",
            "    if convs:\n        return convs[0]",
            "    if convs:\n        return convs[-1]",
-           "'first layer' = the last convolution"),
+           "'first layer' = the last convolution",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M30", "lrp_teach/composites.py",
            'by_class={"Conv2D": conv, "DepthwiseConv2D": conv, "Dense": dense}',
            'by_class={"Conv2D": conv, "DepthwiseConv2D": dense, "Dense": dense}',
-           "presets give a depthwise convolution the Dense rule"),
+           "presets give a depthwise convolution the Dense rule",
+           first=(GRAPHS + "[inverted_residual]",)),
     # --- rules --------------------------------------------------------------------------------
     Mutant("M04", "lrp_teach/composites.py",
            "super().__init__(conv=_rules.AlphaBeta(2.0, 1.0), dense=_rules.Epsilon(epsilon))",
            "super().__init__(conv=_rules.AlphaBeta(1.0, 0.0), dense=_rules.Epsilon(epsilon))",
-           "α1β0 instead of α2β1 in EpsilonAlpha2Beta1"),
+           "α1β0 instead of α2β1 in EpsilonAlpha2Beta1",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M05", "lrp_teach/composites.py",
            "super().__init__(conv=_rules.ZPlus(), dense=_rules.Epsilon(epsilon))",
            "super().__init__(conv=_rules.ZPlus(), dense=_rules.Epsilon(epsilon), "
            "first=_rules.Flat())",
-           "Flat on EpsilonPlus's first layer"),
+           "Flat on EpsilonPlus's first layer",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M06", "lrp_teach/rules.py",
            'return [Group((Branch("positive", _positive, _positive),\n'
            '                       Branch("negative", _negative, False)))]',
            'return [Group((Branch("positive", None, _positive),\n'
            '                       Branch("negative", _negative, False)))]',
-           "z+: W instead of W+ for the positive inputs"),
+           "z+: W instead of W+ for the positive inputs",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M07", "lrp_teach/rulebase.py",
            "return z + tf.where(z >= 0, epsilon, -epsilon)",
            "return z + epsilon",
-           "ε added without the sign of z"),
+           "ε added without the sign of z",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M08", "lrp_teach/rulebase.py",
            "return z + tf.where(z >= 0, epsilon, -epsilon)",
            "return z + tf.where(z > 0, epsilon, -epsilon)",
-           "sign(0) = -1 in the stabiliser"),
+           "sign(0) = -1 in the stabiliser",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M09", "lrp_teach/rules.py",
            'return [Group((Branch("x"),))]\n\n    def stabilizer',
            'return [Group((Branch("x", None, False),))]\n\n    def stabilizer',
-           "ε rule without the bias in z"),
+           "ε rule without the bias in z",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M10", "lrp_teach/rules.py",
            'return [Group((Branch("positive", _positive, _positive),\n'
            '                       Branch("negative", _negative, False)))]',
            'return [Group((Branch("positive", _positive, _positive),))]',
-           "z+ without the negative-input term"),
+           "z+ without the negative-input term",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M11", "lrp_teach/rules.py",
            'return [Group((Branch("x", None, False),\n'
            '                       Branch("low", _positive, False, sign=-1.0),\n'
@@ -145,46 +170,56 @@ MUTANTS = [
            'return [Group((Branch("x", None, False),\n'
            '                       Branch("low", _negative, False, sign=-1.0),\n'
            '                       Branch("high", _positive, False, sign=-1.0)))]',
-           "z^B with the bounds swapped (l·W⁻, h·W⁺)"),
+           "z^B with the bounds swapped (l·W⁻, h·W⁺)",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M12", "lrp_teach/rules.py",
            'return [Group((Branch("ones", _square, False),))]',
            'return [Group((Branch("ones", _square, None),))]',
-           "w² with the bias in the denominator"),
+           "w² with the bias in the denominator",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M13", "lrp_teach/rules.py",
            "up, down = _gamma_positive(self.gamma), _gamma_negative(self.gamma)",
            "up, down = _gamma_positive(self.gamma), _gamma_positive(self.gamma)",
-           "γ: W + γW⁺ also in the negative half"),
+           "γ: W + γW⁺ also in the negative half",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M14", "lrp_teach/rules.py",
            "negative = (Branch(\"positive\", _negative, _negative), Branch(\"negative\", _positive, "
            "False))",
            "negative = (Branch(\"positive\", _negative, _negative),)",
-           "α/β: the negative part without the negative-input term"),
+           "α/β: the negative part without the negative-input term",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M15", "lrp_teach/composites.py",
            "assignment[index] = self.gamma if position <= len(convs) // 2 else self.epsilon",
            "assignment[index] = self.gamma if position < len(convs) // 2 else self.epsilon",
-           "MontavonVGG16: one γ layer too few"),
+           "MontavonVGG16: one γ layer too few",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M16", "lrp_teach/composites.py",
            'self.epsilon = _rules.Epsilon(epsilon, relative=relative_epsilon)',
            'self.epsilon = _rules.Epsilon(epsilon)',
-           "MontavonVGG16: absolute instead of relative ε"),
+           "MontavonVGG16: absolute instead of relative ε",
+           first=(GRAPHS + "[inverted_residual]",)),
     # --- canonizer ----------------------------------------------------------------------------
     Mutant("M17", "lrp_teach/canonizers.py",
            "shift = -read(bn.moving_mean) if bias is None else bias - read(bn.moving_mean)",
            "shift = -read(bn.moving_mean) if bias is None else bias",
-           "BatchNorm fold without the moving mean (when the layer has a bias)"),
+           "BatchNorm fold without the moving mean (when the layer has a bias)",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M18", "lrp_teach/canonizers.py",
            "            shift = shift + read(bn.beta)\n",
            "            shift = shift\n",
-           "BatchNorm fold without β"),
+           "BatchNorm fold without β",
+           first=(GRAPHS + "[inverted_residual]",)),
     Mutant("M19", "lrp_teach/canonizers.py",
            "scale = tf.math.rsqrt(read(bn.moving_variance) + tf.constant(bn.epsilon, dtype))",
            "scale = tf.math.rsqrt(read(bn.moving_variance))",
-           "BatchNorm fold without its ε"),
+           "BatchNorm fold without its ε",
+           first=(GRAPHS + "[inverted_residual]",)),
     # --- layers without weights ---------------------------------------------------------------
     Mutant("M20", "lrp_teach/propagate/layers.py",
            'NORM_EPSILON = 1e-6',
            'NORM_EPSILON = 1e-2',
-           "average pooling's stabiliser 1e-2 instead of 1e-6"),
+           "average pooling's stabiliser 1e-2 instead of 1e-6",
+           first=(GRAPHS + "[inverted_residual]",)),
 ]
 
 
@@ -237,6 +272,7 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--tests", nargs="+", default=TESTS)
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at the same time")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.ids or m.id in args.ids]
     if args.list:
@@ -244,29 +280,35 @@ def main(argv=None) -> int:
             print(f"{m.id}  {m.path}: {m.what}")
         return 0
 
-    root = scratch_copy()
+    check_root = scratch_copy()
     try:
         check = subprocess.run(
-            [sys.executable, "-c", "import lrp_teach; print(lrp_teach.__file__)"], cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
-        if not check.stdout.strip().startswith(str(root)):
+            [sys.executable, "-c", "import lrp_teach; print(lrp_teach.__file__)"], cwd=check_root,
+            env={**os.environ, "PYTHONPATH": str(check_root)}, capture_output=True, text=True)
+        if not check.stdout.strip().startswith(str(check_root)):
             raise SystemExit(f"the scratch copy is not the package imported: {check.stdout}")
-        results = []
-        for m in chosen:
-            originals = {m.path: (root / m.path).read_text()} if (root / m.path).exists() else {}
-            problem = apply(m, root)
+    finally:
+        shutil.rmtree(check_root, ignore_errors=True)
+
+    def one(m):
+        root = scratch_copy()
+        try:
             start = time.time()
+            problem = apply(m, root)
             if problem:
                 outcome, test = problem, ""
             else:
-                outcome, test = run_tests(root, args.tests, args.timeout)
-            for path, text in originals.items():
-                (root / path).write_text(text)
-            results.append((m, outcome, test, time.time() - start))
+                outcome, test = run_tests(root, [*m.first, *args.tests], args.timeout)
             print(f"{m.id} {outcome:9s} {time.time() - start:6.0f} s  {m.what}  {test}",
                   flush=True)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+            return m, outcome, test, time.time() - start
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(one, chosen))
 
     survivors = [m.id for m, outcome, _, _ in results
                  if outcome != ("survived" if m.equivalent else "caught")]
