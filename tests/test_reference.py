@@ -296,7 +296,6 @@ def compare(model, x, target, composite_name):
     assert got_input.shape == x.shape
     names = [name for name, _ in got_layers]
     assert set(names) == set(expected), (sorted(names), sorted(expected))
-    scale = max(np.abs(expected_input).max(), 1e-300)
     for name, got in got_layers:
         want = expected[name]
         scale = max(np.abs(want).max(), 1e-300)
