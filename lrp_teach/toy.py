@@ -244,8 +244,38 @@ def plot_plane(ax, x1: np.ndarray, x2: np.ndarray, values: np.ndarray, title: st
     return image
 
 
+
+def plot_relevance_rows(x1: np.ndarray, x2: np.ndarray, relevance_by_label: dict, title: str,
+                        boundary: np.ndarray | None = None, explained: np.ndarray | None = None,
+                        percentile: float = 99):
+    """One row per rule, R₁ and R₂ over the plane (``relevance_by_label``: label → array of shape
+    grid + (2,)), with one symmetric colour scale per row that ends at the ``percentile`` of |R| in
+    that row (a few extreme points would wash out the rest). ``boundary`` (e.g. f₁ − f₀ on the
+    grid) is drawn solid at 0, ``explained`` (the explained logit) dashed at 0. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(relevance_by_label), 2, squeeze=False,
+                             figsize=(9, 3.6 * len(relevance_by_label)))
+    for row, (label, R) in zip(axes, relevance_by_label.items()):
+        limit = float(np.percentile(np.abs(R), percentile))
+        for i, ax in enumerate(row):
+            plot_plane(ax, x1, x2, R[..., i], limit=limit,
+                       title=f"{label}: R{'₁₂'[i]} (relevance of x{'₁₂'[i]})",
+                       colorbar_label="relevance")
+            if boundary is not None:
+                ax.contour(x1, x2, boundary, levels=[0.0], colors="k", linewidths=0.8)
+            if explained is not None:
+                ax.contour(x1, x2, explained, levels=[0.0], colors="k", linewidths=0.8,
+                           linestyles="dashed")
+    fig.suptitle(title + f"\ncolour scale clipped at the {percentile}th percentile of |R| per row; "
+                 "solid line: f₀ = f₁ (decision boundary), dashed: f₁ = 0")
+    fig.tight_layout()
+    return fig
+
 __all__ = ["make_moons", "make_rings", "build_mlp", "train", "dense_parameters", "forward",
-           "grid", "on_grid", "plot_plane", "activation_pattern", "input_gradient",
+           "grid", "on_grid", "plot_plane", "plot_relevance_rows", "activation_pattern",
+           "input_gradient",
            "simple_taylor", "float32_tolerance"]
 
 

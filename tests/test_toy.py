@@ -69,6 +69,26 @@ def test_plot_plane_is_centred_at_zero():
     plt.close(fig)
 
 
+
+def test_plot_relevance_rows_one_scale_per_row():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x1, x2, _ = toy.grid((-1, 1), (-1, 1), resolution=11)
+    small = np.stack([x1, x2], axis=-1)                        # |R| ≤ 1
+    large = 10.0 * small                                       # |R| ≤ 10
+    fig = toy.plot_relevance_rows(x1, x2, {"a": small, "b": large}, "t", boundary=x1 - x2,
+                                  explained=x1 + 0.1, percentile=100)
+    planes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(planes) == 4
+    # row by row: both panels share the row's scale, the largest |R| of that row
+    assert [ax.get_images()[0].get_clim()[1] for ax in planes] == [1.0, 1.0, 10.0, 10.0]
+    assert planes[2].get_title() == "b: R₁ (relevance of x₁)"
+    assert "percentile" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------- network (TF)
 @pytest.fixture(scope="module")
 def trained():
