@@ -113,3 +113,22 @@ def test_gradient_x_input(capsys):
     fails_with(check.gradient_x_input, lambda w, x, b: w * (w @ x + b > 0), "gradient alone")
     fails_with(check.gradient_x_input,
                lambda w, x, b: w * x / (w @ x) * max(0.0, w @ x + b), "leaves out the bias")
+
+
+def test_solutions_calling_lrp_teach_taylor_are_rejected(capsys):
+    from lrp_teach import taylor
+
+    without = "without lrp_teach.taylor"
+    fails_with(check.zplus_root_point, lambda w, x, b: taylor.root_point("zplus", w, x, b),
+               "taylor.root_point", without)
+    fails_with(check.zplus_relevance, lambda w, x, b: taylor.rule_relevance("zplus", w, x, b),
+               "taylor.rule_relevance", without)
+    fails_with(check.box_root_point,
+               lambda w, x, b, low, high: taylor.root_point("zb", w, x, b, low, high),
+               "taylor.root_point", without)
+    fails_with(check.gradient_x_input, lambda w, x, b: taylor.gradient_x_input(w, x, b),
+               "taylor.gradient_x_input", without)
+    fails_with(check.gradient_x_input, taylor.gradient_x_input, "taylor.gradient_x_input")
+    # correct solutions still pass, also next to an unrelated use of numpy
+    assert check.zplus_root_point(zplus_root_right)
+    assert check.gradient_x_input(lambda w, x, b: (w if w @ x + b > 0 else np.zeros_like(w)) * x)

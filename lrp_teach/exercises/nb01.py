@@ -20,7 +20,8 @@ import numpy as np
 import sympy
 
 from .. import taylor
-from ._core import call_student, expect_array, expect_close, expect_symbolic_equal, fail, passed
+from ._core import (call_student, expect_array, expect_close, expect_symbolic_equal, fail, passed,
+                    reject_taylor)
 
 _SEED = 2024
 
@@ -49,6 +50,7 @@ def derive_t(function) -> bool:
     """``function()`` returns t (a sympy expression in S.w1, S.w2, S.x1, S.x2, S.b)."""
     __tracebackhide__ = True
     name = "derive t"
+    reject_taylor(name, function)
     S = taylor.S
     t = call_student(name, function)
     if isinstance(t, (list, tuple)):
@@ -80,6 +82,7 @@ def root_point(function) -> bool:
     """``function(w, x, b)`` returns the root point a = x + t·w (same shape as x)."""
     __tracebackhide__ = True
     name = "root_point"
+    reject_taylor(name, function)
     for w, x, b in _active_cases():
         expected = taylor.root_point("w2", w, x, b)
         value = expect_array(name, "a", call_student(name, function, w.copy(), x.copy(), b),
@@ -102,6 +105,7 @@ def w2_relevance(function) -> bool:
     """``function(w, x, b)`` returns Rᵢ = wᵢ(xᵢ − aᵢ) (zero for an inactive neuron)."""
     __tracebackhide__ = True
     name = "w2_relevance"
+    reject_taylor(name, function)
     for w, x, b in _active_cases():
         f = taylor.neuron_output(w, x, b)
         expected = taylor.relevance("w2", w, x, b)
@@ -146,6 +150,7 @@ def derive_relevance_on_line(function) -> bool:
     """``function()`` returns (R₁, R₂) for the root point on a = x + t·v, v = S.v left open."""
     __tracebackhide__ = True
     name = "derive_relevance_on_line"
+    reject_taylor(name, function)
     S = taylor.S
     R = _as_column(name, call_student(name, function))
     free = set().union(*(entry.free_symbols for entry in R))
