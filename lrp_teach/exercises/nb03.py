@@ -195,8 +195,8 @@ def absorbed_by_bias(student_function) -> bool:
             fail(exercise, f"`lost` has shape {result.shape}, expected {expected.shape}: one "
                            "number per sample.")
         if np.allclose(result, (b * R).sum(axis=1)):
-            fail(exercise, "close: each upper neuron k loses the bias's share bₖ / zₖ of its "
-                           "relevance, not bₖ · Rₖ.")
+            fail(exercise, "not bₖ · Rₖ: which fraction of Rₖ belongs to the bias's term in "
+                           "the denominator?")
         if np.allclose(result, np.full_like(expected, b.sum())):
             fail(exercise, "the loss depends on the relevance arriving from above, not only on "
                            "the biases.")
@@ -225,9 +225,12 @@ def zplus_shift_factor(student_function) -> bool:
         if np.isclose(value, 1.0) and not np.isclose(expected, 1.0):
             fail(exercise, "the predictions do not change, but the explained number does: the "
                            "relevance still adds up to the logit it starts from.")
-        if np.isclose(value, f1 + shift) or np.isclose(value, shift):
-            fail(exercise, "that is a logit or a difference of logits, not a factor: the answer "
-                           "is dimensionless (the same units cancel).")
+        if np.isclose(value, shift):
+            fail(exercise, "that is the shift itself, not a factor: by how much is every "
+                           "relevance multiplied?")
+        if np.isclose(value, f1 + shift):
+            fail(exercise, "that is the shifted logit, not a factor: the answer is dimensionless "
+                           "(the same units cancel).")
         if np.isclose(value, f1 / (f1 + shift)):
             fail(exercise, "upside down: with a positive shift the relevances grow.")
         expect_close(exercise, "factor", value, expected, rtol=1e-9)
