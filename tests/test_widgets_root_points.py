@@ -26,6 +26,13 @@ def test_static_figure_for_every_rule(rule):
     figure.canvas.draw()
     legend_box = plane.get_legend().get_window_extent()
     assert legend_box.y1 <= plane.get_window_extent().y0 + 1
+    # the arrow from x to a has its own entry, in the arrow's colour (green: a root in the domain)
+    entries = dict(zip([t.get_text() for t in plane.get_legend().get_texts()],
+                       plane.get_legend().legend_handles))
+    walk = "from x to the " + ("expansion point" if rule == "lrp0" else "root point")
+    assert walk in entries
+    assert matplotlib.colors.same_color(entries[walk].get_color(),
+                                        plane.texts[0].arrow_patch.get_edgecolor())
     heights = [patch.get_height() for patch in bars.patches]
     info = taylor.explain_neuron(rule, (1.0, -0.6), (1.2, 0.8), -0.3, (-0.5, -0.5), (1.5, 1.5))
     np.testing.assert_allclose(heights, [*info["relevance"], info["sum_R"], info["f"]])

@@ -130,9 +130,11 @@ def _draw_search(ax, rule, info, w, x, a, lo, hi):
     if a is a root inside the domain, else red), and for w² the weight vector."""
     good = info["in_domain"] and info["is_root"]
     colour = _GOOD if good else _BAD
+    name = "expansion point" if rule == "lrp0" else "root point"
     if info["active"] and np.all(np.isfinite(a)):
         ax.annotate("", xy=a, xytext=x, zorder=3,
                     arrowprops=dict(arrowstyle="->", lw=2, color=colour))
+        ax.plot([], [], color=colour, lw=2, label=f"from x to the {name}")  # the arrow's entry
         if rule != "lrp0" and np.any(info["direction"] != 0):
             v = info["direction"] / np.linalg.norm(info["direction"])
             span = 2 * (hi - lo)
@@ -141,7 +143,6 @@ def _draw_search(ax, rule, info, w, x, a, lo, hi):
                     lw=1.4, zorder=2, label="search line x + t·v")
     ax.plot(*x, "o", color="black", ms=8, label=f"x = ({x[0]:.2f}, {x[1]:.2f})")
     if np.all(np.isfinite(a)):
-        name = "expansion point" if rule == "lrp0" else "root point"
         ax.plot(*a, "*", color=colour, ms=16, mec="black",
                 label=f"{name} a = ({a[0]:.2f}, {a[1]:.2f})")
     if rule == "w2":  # the weight vector: the direction of steepest ascent of f
