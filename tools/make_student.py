@@ -54,19 +54,22 @@ exercise's solution is replaced by `# YOUR CODE HERE` / `raise NotImplementedErr
 are cleared. Write your code in place of the stub, run the cell, then run the check cell below
 it: it says "✔ ... correct." or what to look at.
 
-Open them with the course's environment, e.g. from the repository root:
+Open them with the course's environment, from the repository root (Windows, macOS, Linux):
 
-    .venv/bin/jupyter lab --notebook-dir={out_name}
+    python course.py lab --notebook-dir={out_name}
+
+(Windows: `py -3.11 course.py lab --notebook-dir={out_name}`.)
 """
 
 
-def student_exporter() -> NotebookExporter:
+def student_exporter(clear_outputs: bool = True) -> NotebookExporter:
     """nbconvert's notebook-to-notebook exporter running nbgrader's preprocessors."""
     config = Config()
     config.ClearSolutions.enforce_metadata = True  # a solution outside a solution cell is an error
     config.LockCells.lock_grade_cells = True       # check cells: not editable, not deletable
     exporter = NotebookExporter(config=config)
-    for preprocessor in (LockCells, ClearSolutions, ClearOutput):
+    preprocessors = (LockCells, ClearSolutions) + ((ClearOutput,) if clear_outputs else ())
+    for preprocessor in preprocessors:
         exporter.register_preprocessor(preprocessor(config=config), enabled=True)
     return exporter
 
@@ -86,6 +89,24 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if ALLOW_ERROR_TAG not in tags:
                 tags.append(ALLOW_ERROR_TAG)
     return student
+
+
+def public_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What the public website shows: the student version's cells (stubs instead of solutions,
+    check cells kept) with the committed outputs of every other cell (the figures, the printed
+    numbers of the worked examples). Exercise cells and their check cells have no outputs: a
+    check's "correct." and whatever a solution printed would give the solution away."""
+    nb = add_nbgrader_metadata(nbformat.from_dict(nb))
+    body, _ = student_exporter(clear_outputs=False).from_notebook_node(nb, resources={})
+    public = nbformat.reads(body, as_version=4)
+    for cell in public.cells:
+        if BEGIN in cell.source or END in cell.source:  # ClearSolutions guarantees this
+            raise RuntimeError(f"a solution marker survived in:\n{cell.source}")
+        grading = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (grading.get("solution") or grading.get("grade")):
+            cell.outputs = []
+            cell.execution_count = None
+    return public
 
 
 def _prepare(out: Path, force: bool) -> None:
