@@ -27,7 +27,8 @@ INSTALL_LOCATIONS = (
                    "Chromium/Application/chrome.exe")],
 )
 HOW_TO_GET_ONE = """\
-No Chromium-family browser was found (chromium, chromium-browser, google-chrome, chrome, msedge).
+no Chromium found: no Chromium-family browser (chromium, chromium-browser, google-chrome, chrome,
+msedge) on the PATH or in the usual places.
   Debian/Ubuntu:  sudo apt-get install -y chromium     (Ubuntu: chromium-browser, or Google Chrome)
   macOS:          brew install --cask chromium          (or install Google Chrome)
   Windows:        Microsoft Edge or Google Chrome (installed in the usual place is found)
