@@ -234,11 +234,22 @@ def main(argv=None) -> int:
                         help="comma-separated configuration names (see below) or 'all'")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds per configuration (all notebooks) before giving up")
+    parser.add_argument("--shell-env", metavar="CONFIG",
+                        help="print the configuration's variables as POSIX shell `export` lines "
+                             "and exit (CI runs `make test` itself under one: .ci/run)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also list every cell that passed")
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="default: notebooks/[0-9][0-9]_*.ipynb under the current directory")
     args = parser.parse_args(argv)
+    if args.shell_env:
+        if args.shell_env not in CONFIGS:
+            parser.error(f"unknown configuration {args.shell_env!r}; choose from {', '.join(CONFIGS)}")
+        import shlex
+
+        print("\n".join([f"unset {' '.join(CONTROLLED)}"] +
+                        [f"export {k}={shlex.quote(v)}" for k, v in CONFIGS[args.shell_env][1].items()]))
+        return 0
 
     named_sets = {"all": [c for c in CONFIGS if c not in DEFAULT_CONFIGS],
                   "single": list(SINGLE_CONFIGS)}
