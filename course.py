@@ -89,6 +89,9 @@ def command_line(command: str, venv: Path, extra: list[str], root: bool | None =
     if not args:
         return []
     line = [str(venv_python(venv))] + args
+    if command.startswith("lab") and any(a.startswith(("--notebook-dir", "--ServerApp.root_dir"))
+                                         for a in extra):
+        line = [a for a in line if not a.startswith("--notebook-dir")]  # given twice: an error
     if command.startswith("lab") and (is_root() if root is None else root):
         line.append("--allow-root")  # Jupyter refuses to start as root without it (containers, CI)
     if command == "notebooks" and not any(not a.startswith("-") for a in extra):

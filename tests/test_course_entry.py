@@ -176,3 +176,9 @@ def test_readme_gives_the_windows_commands_next_to_make():
     readme = (ROOT / "README.md").read_text()
     for command in ("make lab", "make test", "py -3.11 course.py lab", "py -3.11 course.py test"):
         assert command in readme, f"README does not show `{command}`"
+
+
+def test_lab_takes_another_notebook_folder_instead_of_the_default():
+    line = course.command_line("lab", Path("v"), ["--notebook-dir=student"], root=False)
+    assert [a for a in line if a.startswith("--notebook-dir")] == ["--notebook-dir=student"]
+    assert "--notebook-dir=notebooks" in course.command_line("lab", Path("v"), [], root=False)

@@ -116,18 +116,35 @@ def write_nbgrader_course(course: Path, notebooks: list[Path] | None = None) -> 
     return assignments
 
 
+TABLE_START = "<!-- schedule table: written by `python course.py schedule --update-instructors` -->"
+TABLE_END = "<!-- end of the schedule table -->"
+
+
+def update_instructors(path: Path = REPO / "INSTRUCTORS.md") -> bool:
+    """Rewrite the schedule table in INSTRUCTORS.md (between its markers); True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    new = text[:start] + "\n" + schedule_table() + "\n" + text[end:]
+    path.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nbgrader-course", type=Path, metavar="DIR",
                         help="write DIR/source/weekN/ (one nbgrader assignment per week)")
+    parser.add_argument("--update-instructors", action="store_true",
+                        help="rewrite the schedule table in INSTRUCTORS.md (after adding a notebook)")
     args = parser.parse_args(argv)
     print(schedule_table())
+    if args.update_instructors:
+        print("INSTRUCTORS.md: " + ("table updated" if update_instructors() else "up to date"))
     if args.nbgrader_course:
         assignments = write_nbgrader_course(args.nbgrader_course)
         print(f"\nnbgrader course in {args.nbgrader_course}: assignments "
               f"{', '.join(assignments)}. In that folder, for each week:")
         print("    nbgrader generate_assignment week1     # -> release/week1/ for the students")
-        print("    nbgrader autograde week1 --create      # after collecting submitted/<student>/week1/")
+        print("    nbgrader autograde week1 --create --Execute.timeout=900 --Execute.iopub_timeout=120")
     return 0
 
 
