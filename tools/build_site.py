@@ -236,13 +236,18 @@ def notebook_css() -> str:
 PUBLIC, INSTRUCTOR = "public", "instructor"
 
 
+def course_notebooks(repo: Path = REPO) -> list[Path]:
+    """Every ``notebooks/NN_*.ipynb``: a new notebook gets its page without editing this script."""
+    return sorted((repo / "notebooks").glob(NOTEBOOK_PATTERN))
+
+
 def build(out: Path, notebooks: list[Path] | None = None, instructor: bool = False) -> dict:
     """Write the site into ``out``. The public site (default) carries no solution anywhere:
     its notebook pages are ``make_student.public_notebook`` and its downloads the student
     versions. ``instructor=True`` builds the pages from the notebooks as committed."""
     started = time.perf_counter()
     edition = INSTRUCTOR if instructor else PUBLIC
-    notebooks = notebooks or sorted((REPO / "notebooks").glob(NOTEBOOK_PATTERN))
+    notebooks = notebooks or course_notebooks()
     if not notebooks:
         raise SystemExit("no notebooks/NN_*.ipynb found: run this from a clone of the course.")
     if out.exists():
