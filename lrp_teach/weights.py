@@ -91,15 +91,13 @@ class WeightsSource:
 # --------------------------------------------------------------------------------------------
 
 def display_path(path: str | os.PathLike) -> str:
-    """A path as messages and notebook outputs show it: the home folder as ``~`` (so that a
-    saved output reads the same on every machine and does not show the user's name)."""
-    path = Path(path)
-    try:
-        home = Path("~").expanduser()
-        relative = path.relative_to(home)
-    except (ValueError, RuntimeError):  # not under the home folder, or no home folder
-        return str(path)
-    return str(Path("~") / relative)
+    """``path`` as text, with the home directory written ``~`` (``~/.keras/models/...``): what
+    messages and notebook outputs show, so that they name no user's or machine's folders."""
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
 
 
 def keras_home() -> Path:
@@ -277,7 +275,8 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if not candidate.is_file():
             raise WeightsNotFound(
                 f"VGG16 weights: the {description} points to {candidate}, which is not a file.\n"
-                f"Fix the path, or unset it to use the Keras cache ({keras_cache_path()}).")
+                f"Fix the path, or unset it to use the Keras cache "
+                f"({display_path(keras_cache_path())}).")
         actual = file_md5(candidate)
         if actual != expected:
             raise WeightsCorrupt(
@@ -294,7 +293,7 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if actual == expected:
             return WeightsSource(cached, description, actual, md5_verified=True)
         cached.unlink()
-        notes.append(f"removed a damaged file from the Keras cache ({cached}: md5 {actual}, "
+        notes.append(f"removed a damaged file from the Keras cache ({display_path(cached)}: md5 {actual}, "
                      f"expected {expected})")
         looked.append(f"{description}: {display_path(cached)} (damaged, removed)")
     else:
