@@ -181,6 +181,10 @@ def check(site: Path, screenshots: Path | None, chromium: str | None, quiet: boo
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1280, "height": 900})
+            # generous: a 2-core CI machine running other jobs can take a minute to lay out a
+            # page of 250 formulas; a real failure is reported by what is checked, not by this
+            context.set_default_timeout(120_000)
+            context.set_default_navigation_timeout(120_000)
             external: list[str] = []
 
             def route(route_, request):
@@ -204,7 +208,7 @@ def check(site: Path, screenshots: Path | None, chromium: str | None, quiet: boo
                 external.clear()
                 page.goto(base + name, wait_until="load")
                 page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                       timeout=30000)
+                                       timeout=120_000)
                 page.evaluate("() => MathJax.startup.promise")
                 page.wait_for_load_state("networkidle")
                 facts = page.evaluate(PAGE_FACTS_JS)
