@@ -262,13 +262,13 @@ def check(site: Path, screenshots: Path | None, chromium: str | None, quiet: boo
             # snippet of prose (not code, not an "In [20]:" prompt).
             page = context.new_page()
             page.goto(base + "index.html", wait_until="load")
-            for query, expected in SEARCHES:
+            for number, (query, expected) in enumerate(SEARCHES, 1):
                 page.fill("#site-search", query)
                 hits = page.eval_on_selector_all(
                     ".search-results a.hit", "as => as.map(a => [a.href, a.textContent])")
                 if screenshots:
                     slug = re.sub(r"\W+", "-", query.encode("ascii", "replace").decode()).strip("-")
-                    page.screenshot(path=str(screenshots / f"search-{slug}.png"))
+                    page.screenshot(path=str(screenshots / f"search-{number}-{slug}.png"))
                 pages_hit = [urlsplit(href).path.rsplit("/", 1)[-1] for href, _ in hits]
                 if not hits or not any(p.startswith(expected) for p in pages_hit):
                     failures.append(f"search for {query!r} does not find "
