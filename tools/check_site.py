@@ -210,7 +210,9 @@ def check(site: Path, screenshots: Path | None, chromium: str | None, quiet: boo
                 page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise",
                                        timeout=120_000)
                 page.evaluate("() => MathJax.startup.promise")
-                page.wait_for_load_state("networkidle")
+                # every font MathJax asked for has loaded or failed (fonts are the only requests
+                # after "load": the figures are inline)
+                page.evaluate("() => document.fonts.ready.then(() => true)")
                 facts = page.evaluate(PAGE_FACTS_JS)
                 prose = page.evaluate(PROSE_TEXT_JS)
                 facts_by_page[name] = facts
