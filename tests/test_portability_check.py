@@ -144,3 +144,16 @@ def test_shell_env_prints_exactly_the_configuration(capsys):
     assert lines[0].startswith("unset ") and set(lines[0].split()[1:]) == set(tool.CONTROLLED)
     assert "export TF_XLA_FLAGS='--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit'" in lines
     assert len(lines) == 1 + len(tool.CONFIGS["mixed-b"][1])
+
+
+def test_a_timeout_is_reported_as_such_with_the_last_cells_reached(repo, monkeypatch):
+    tool = load_tool()
+
+    def too_slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], 5, output=b"nb.ipynb::Cell 3 PASSED\n")
+    monkeypatch.setattr(tool.subprocess, "run", too_slow)
+    results, _ = tool.run_config("1-thread", [Path("nb.ipynb")], {}, timeout=5)
+    (result,) = results
+    assert not result.passed
+    assert result.excerpt[-1] == "nbval did not finish within 5 s (--timeout)"
+    assert "nb.ipynb::Cell 3 PASSED" in result.excerpt

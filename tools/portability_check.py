@@ -209,7 +209,10 @@ def run_config(config: str, notebooks: list[Path], first_lines, timeout: float):
                                   timeout=timeout)
             output = proc.stdout
         except subprocess.TimeoutExpired as exc:
-            output = f"nbval did not finish within {timeout:.0f} s\n{exc.stdout or ''}"
+            partial = exc.stdout or ""
+            partial = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+            # the last cells nbval reported, then the reason
+            output = f"{partial}\nnbval did not finish within {timeout:.0f} s (--timeout)"
         seconds = time.perf_counter() - start
         run_config.cpu_seconds = children_cpu_seconds() - cpu_start
         results = parse_junit(junit, config, first_lines) if junit.exists() else []
