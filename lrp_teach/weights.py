@@ -83,12 +83,22 @@ class WeightsSource:
     def describe(self) -> str:
         what = ("ImageNet weights (the Keras release, md5 verified)" if self.is_keras_imagenet
                 else f"weights from your own file (md5 {self.md5}; NOT the Keras ImageNet release)")
-        return f"{what}, {self.source}: {self.path}"
+        return f"{what}, {self.source}: {display_path(self.path)}"
 
 
 # --------------------------------------------------------------------------------------------
 # Where to look
 # --------------------------------------------------------------------------------------------
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as text, with the home directory written ``~`` (``~/.keras/models/...``): what
+    messages and notebook outputs show, so that they name no user's or machine's folders."""
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
+
 
 def keras_home() -> Path:
     """``$KERAS_HOME`` or ``~/.keras`` (Keras' own rule for its cache)."""
@@ -128,7 +138,7 @@ def how_to_provide(origin: str | None = None) -> str:
     return (
         f"To use the ImageNet weights ({WEIGHTS_FILENAME}, about {WEIGHTS_SIZE_MB} MB), either\n"
         f"  - download them on a machine with internet from\n      {weights_url(origin)}\n"
-        f"    and put the file at {keras_cache_path()}\n"
+        f"    and put the file at {display_path(keras_cache_path())}\n"
         f"    (the Keras cache; KERAS_HOME changes its folder), or\n"
         f"  - set the environment variable {ENV_WEIGHTS}=/path/to/{WEIGHTS_FILENAME}, or\n"
         f"  - pass the path: build_vgg16(weights='/path/to/file.h5'), or on the command line\n"
@@ -260,7 +270,8 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if not candidate.is_file():
             raise WeightsNotFound(
                 f"VGG16 weights: the {description} points to {candidate}, which is not a file.\n"
-                f"Fix the path, or unset it to use the Keras cache ({keras_cache_path()}).")
+                f"Fix the path, or unset it to use the Keras cache "
+                f"({display_path(keras_cache_path())}).")
         actual = file_md5(candidate)
         if actual != expected:
             raise WeightsCorrupt(
@@ -277,11 +288,11 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if actual == expected:
             return WeightsSource(cached, description, actual, md5_verified=True)
         cached.unlink()
-        notes.append(f"removed a damaged file from the Keras cache ({cached}: md5 {actual}, "
+        notes.append(f"removed a damaged file from the Keras cache ({display_path(cached)}: md5 {actual}, "
                      f"expected {expected})")
-        looked.append(f"{description}: {cached} (damaged, removed)")
+        looked.append(f"{description}: {display_path(cached)} (damaged, removed)")
     else:
-        looked.append(f"{description}: {cached} (no such file)")
+        looked.append(f"{description}: {display_path(cached)} (no such file)")
 
     # 4: download.
     description, target = locations[3]

@@ -92,3 +92,23 @@ def test_derive_relevance_on_line(capsys):
                lambda: relevance_on_line_right().subs(S.v1, v1), "not the course's symbols")
     fails_with(check.derive_relevance_on_line, lambda: sympy.Matrix([1, 2, 3]), "2 entries")
     fails_with(check.derive_relevance_on_line, lambda: 3, "Matrix")
+
+
+def test_predict_sensitivity_and_relevance(capsys):
+    # w = (1, 0.5), b = −0.5, x = (2, 2): f = 2.5, ∂f/∂x = w, S = w² = (1, 0.25),
+    # w² shares (0.8, 0.2) of f: R = (2, 0.5) -- written out from the formulas
+    assert check.predict_sensitivity_and_relevance(lambda: ((1.0, 0.25), (2.0, 0.5)))
+    assert "✔" in capsys.readouterr().out
+    fails_with(check.predict_sensitivity_and_relevance, not_done, "not done yet")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((2.0, 0.5), (2.0, 0.5)),
+               "adds up to f(x)")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.5), (2.0, 0.5)),
+               "squared")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((4.0, 1.0), (2.0, 0.5)),
+               "not right yet")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.25), (1.0, 0.25)),
+               "add up to f(x)")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.25), (1.25, 1.25)),
+               "split")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: (1.0, 0.25, 2.0, 0.5), "two pairs")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: (1.0, (2.0, 0.5)), "shape")

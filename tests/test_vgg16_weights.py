@@ -369,3 +369,14 @@ def test_notebook_05_uses_a_weights_file_given_by_environment(full_vgg16_weights
     assert "weights from your own file" in text and "NOT trained" not in text
     assert f"KIND file environment variable {vgg16.ENV_WEIGHTS} False" in text
     assert f"TOP1 {cat_top1}" in text
+
+
+def test_display_path_writes_the_home_directory_as_tilde(monkeypatch, tmp_path):
+    from lrp_teach.weights import display_path
+    monkeypatch.setenv("HOME", str(tmp_path / "student"))
+    home = tmp_path / "student"
+    assert display_path(home / ".keras" / "models" / "w.h5") == "~/.keras/models/w.h5"
+    assert display_path(home) == "~"
+    # a sibling folder whose name merely starts like the home folder is not inside it
+    assert display_path(tmp_path / "student2" / "w.h5") == str(tmp_path / "student2" / "w.h5")
+    assert display_path("/opt/weights.h5") == "/opt/weights.h5"

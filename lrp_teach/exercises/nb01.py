@@ -5,6 +5,8 @@ Exercises:
 - ``derive_t``: solve w·(x + t·w) + b = 0 for t with sympy;
 - ``root_point``: the root point a = x + t·w with numbers;
 - ``w2_relevance``: Rᵢ = wᵢ(xᵢ − aᵢ) for an active or inactive neuron;
+- ``predict_sensitivity_and_relevance``: a prediction, by hand, of Sᵢ = (∂f/∂xᵢ)² and the w²
+  relevances at x = (2, 2), before the notebook's table shows them;
 - ``derive_relevance_on_line``: Rᵢ for a search line a = x + t·v in a direction v left open
   (a derivation with sympy, the recipe of notebook 02).
 
@@ -185,3 +187,36 @@ def derive_relevance_on_line(function) -> bool:
                    "(a is a root point, so f(a) = 0 and the first-order expansion is exact).")
     expect_symbolic_equal(name, "R", R, expected)
     return passed(name)
+
+
+#: The neuron of notebook 01's sections 5-7 and the input of the prediction exercise.
+_PREDICTION_W, _PREDICTION_B, _PREDICTION_X = np.array([1.0, 0.5]), -0.5, np.array([2.0, 2.0])
+
+
+def predict_sensitivity_and_relevance(function) -> bool:
+    """``function()`` returns ``(S, R)``: the student's prediction of Sᵢ = (∂f/∂xᵢ)² and of the
+    w² relevances Rᵢ at x = (2, 2) for w = (1, 0.5), b = −0.5 (the feedback never states them)."""
+    __tracebackhide__ = True
+    name = "predict_sensitivity_and_relevance"
+    w, b, x = _PREDICTION_W, _PREDICTION_B, _PREDICTION_X
+    answer = call_student(name, function)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        fail(name, "return two pairs: (S₁, S₂), (R₁, R₂).")
+    S = expect_array(name, "S", answer[0], shape=(2,))
+    R = expect_array(name, "R", answer[1], shape=(2,))
+    f = taylor.neuron_output(w, x, b)
+    S_expected = (w * (w @ x + b > 0)) ** 2            # the gradient of an active neuron is w
+    R_expected = taylor.relevance("w2", w, x, b)
+    if not np.allclose(S, S_expected):
+        if np.allclose(S, R_expected) or np.isclose(S.sum(), f):
+            fail(name, "your S adds up to f(x): that is what a decomposition does. S is a squared "
+                       "slope; how does the slope of this neuron depend on where x is?")
+        if np.allclose(S, np.sqrt(S_expected)):
+            fail(name, "S is the *squared* derivative.")
+        fail(name, "S is not right yet: Sᵢ = (∂f/∂xᵢ)². What is ∂f/∂xᵢ where the neuron is active?")
+    if not np.isclose(R.sum(), f):
+        fail(name, "R₁ + R₂ must add up to f(x) at x = (2, 2). Compute f(x) first.")
+    if not np.allclose(R, R_expected):
+        fail(name, "R adds up to f(x), but the split is not the w² rule's: which share of f(x) "
+                   "does input i get?")
+    return passed(name, "Now run the table and compare with the other inputs.")
