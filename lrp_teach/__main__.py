@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("-o", "--output", type=Path, default=Path("heatmap.png"),
                          help="PNG to write (default: %(default)s)")
     explain.add_argument("--kind", choices=("signed", "rainbow"), default="signed",
-                         help="signed red/blue map (default) or the lecture's rainbow map")
+                         help="signed red/blue map (default) or the lecture's rainbow colours on "
+                              "the same symmetric scale")
     explain.add_argument("--epsilon", type=float, default=None, help="ε of the rules that have one")
     explain.add_argument("--gamma", type=float, default=None, help="γ of the rules that have one")
     explain.add_argument("--weights", default=None,
