@@ -30,7 +30,8 @@ lrp_teach on ``lrp_teach.efficientnet.build_efficientnet_lite0(dtype="float64")`
 .pth; ``zennit`` builds the torch network itself from that .pth (read by ``torch.load``, not by
 lrp_teach's reader): TF "same" padding as explicit ``ZeroPad2d`` before each stride-2
 convolution, BatchNorm2d(eps=1e-3) merged into the convolution before it by zennit's
-``SequentialMergeBatchNorm`` canonizer, ReLU6, residual adds as ``torch.stack`` + zennit's
+``SequentialMergeBatchNorm`` canonizer (made exact: zennit 0.5.1 leaves the BatchNorm's eps, so
+its "identity" divides by sqrt(1 + eps)), ReLU6, residual adds as ``torch.stack`` + zennit's
 ``Sum`` layer (rule ``Norm``), ``AdaptiveAvgPool2d`` (``Norm``), Linear. The z^B bounds of the
 first convolution are zero on the padding row/column (the padded input is the constant 0, as
 in Keras' "same" convolution, not a free pixel). The four composites run, zennit's each with the
@@ -472,6 +473,27 @@ def run_zennit_efficientnet(outdir, pth):
 
     arrays = dict(np.load(os.path.join(outdir, "efficientnet.npz")))
     model = build_torch_efficientnet(pth)
+
+    class MergeBatchNormExact(SequentialMergeBatchNorm):
+        """zennit 0.5.1's SequentialMergeBatchNorm, with the remaining BatchNorm an exact identity.
+
+        zennit 0.5.1 sets the merged BatchNorm's running_mean/var to 0/1 and weight/bias to 1/0 but
+        keeps its ``eps``, so it still computes x / sqrt(1 + eps): with EfficientNet's eps = 1e-3
+        a factor 0.9995 per BatchNorm, 2e-2 on the logits after ~50 of them (invisible with torch's
+        default eps = 1e-5). The merged convolution already divides by sqrt(var + eps), so here
+        the BatchNorm gets var = eps = 0.5 (var + eps = 1 exactly; torch >= 2.10 refuses eps = 0,
+        zennit's own later fix does the same); ``remove`` restores eps."""
+
+        def register(self, linears, batch_norm):
+            self.batch_norm_eps = batch_norm.eps
+            super().register(linears, batch_norm)
+            batch_norm.running_var.data.fill_(0.5)
+            batch_norm.eps = 0.5
+
+        def remove(self):
+            super().remove()
+            self.batch_norm.eps = self.batch_norm_eps
+
     x = torch.from_numpy(arrays["x"].transpose(0, 3, 1, 2).copy())
     with torch.no_grad():
         logits = model(x).numpy()
@@ -493,8 +515,12 @@ def run_zennit_efficientnet(outdir, pth):
     rows, all_ok = [], True
     for case in EFFNET_CASES:
         composite = zennit_composite(case, low, high)
-        composite.canonizers = list(composite.canonizers or []) + [SequentialMergeBatchNorm()]
+        composite.canonizers = list(composite.canonizers or []) + [MergeBatchNormExact()]
         with Gradient(model=model, composite=composite) as attributor:
+            # the canonized network (BatchNorms merged) must still compute the same logits
+            with torch.no_grad():
+                merged_diff = float(np.abs(model(x).numpy() - logits).max())
+            assert merged_diff < 1e-10 * np.abs(logits).max(), ("merged BatchNorm", merged_diff)
             _, attribution = attributor(x.clone(), lambda out: one_hot * out.detach())
         ours = arrays[f"R__{LT_ALIAS.get(case, case)}"]
         theirs = attribution.detach().numpy().transpose(0, 2, 3, 1)
