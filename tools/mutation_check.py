@@ -10,8 +10,10 @@ Each mutant replaces ONE exact piece of source text (it must occur exactly once,
 mutant is reported as stale: the code moved on and the list needs updating). The work tree is
 never touched: the package and the tests are copied to a temporary folder, the mutant is
 applied there, and pytest runs there (``import lrp_teach`` then finds the copy; the script
-checks that). pytest stops at the first failure (``-x``), so a caught mutant costs little; the
-tests run in the order of :data:`TESTS`, fastest first. Not part of ``make test``.
+checks that). Each mutant first runs the one test expected to catch it (``Mutant.first``); only if
+that passes does the whole list :data:`TESTS` run (pytest ``-x``: it stops at the first
+failure). ``--jobs N`` tests N mutants at once, each in its own copy. Not part of
+``make test``.
 """
 
 from __future__ import annotations
@@ -298,7 +300,11 @@ def main(argv=None) -> int:
             if problem:
                 outcome, test = problem, ""
             else:
-                outcome, test = run_tests(root, [*m.first, *args.tests], args.timeout)
+                outcome, test = "survived", ""
+                if m.first:  # the test expected to catch it, alone: a quick verdict
+                    outcome, test = run_tests(root, list(m.first), args.timeout)
+                if outcome == "survived":  # then every test of the list
+                    outcome, test = run_tests(root, args.tests, args.timeout)
             print(f"{m.id} {outcome:9s} {time.time() - start:6.0f} s  {m.what}  {test}",
                   flush=True)
             return m, outcome, test, time.time() - start
