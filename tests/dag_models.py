@@ -34,47 +34,53 @@ def randomize(model, seed, scale=0.5):
     return model
 
 
-def _conv_bn(x, filters, kernel, name, strides=1, relu6=True, dtype="float32", padding="same"):
-    x = L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, dtype=dtype,
-                 name=f"{name}_conv")(x)
-    x = L.BatchNormalization(epsilon=1e-3, dtype=dtype, name=f"{name}_bn")(x)
+def _conv_bn(x, filters, kernel, name, strides=1, relu6=True, dtype="float32", padding="same",
+             batch_norm=True):
+    x = L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=not batch_norm,
+                 dtype=dtype, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = L.BatchNormalization(epsilon=1e-3, dtype=dtype, name=f"{name}_bn")(x)
     if relu6:
         x = L.ReLU(6.0, dtype=dtype, name=f"{name}_relu")(x)
     return x
 
 
-def _mbconv(x, name, expand, out, kernel, strides, dtype):
+def _mbconv(x, name, expand, out, kernel, strides, dtype, batch_norm):
     inputs, channels = x, x.shape[-1]
     if expand != 1:
-        x = _conv_bn(x, channels * expand, 1, f"{name}_expand", dtype=dtype)
+        x = _conv_bn(x, channels * expand, 1, f"{name}_expand", dtype=dtype,
+                     batch_norm=batch_norm)
     padding = "same"
     if strides == 2:  # TF "same" for stride 2 as an explicit ZeroPadding2D + "valid"
         x = L.ZeroPadding2D(((kernel // 2 - 1, kernel // 2), (kernel // 2 - 1, kernel // 2)),
                             dtype=dtype, name=f"{name}_pad")(x)
         padding = "valid"
-    x = L.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=False, dtype=dtype,
-                          name=f"{name}_dwconv")(x)
-    x = L.BatchNormalization(epsilon=1e-3, dtype=dtype, name=f"{name}_dwbn")(x)
+    x = L.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=not batch_norm,
+                          dtype=dtype, name=f"{name}_dwconv")(x)
+    if batch_norm:
+        x = L.BatchNormalization(epsilon=1e-3, dtype=dtype, name=f"{name}_dwbn")(x)
     x = L.ReLU(6.0, dtype=dtype, name=f"{name}_dwrelu")(x)
-    x = _conv_bn(x, out, 1, f"{name}_project", relu6=False, dtype=dtype)
+    x = _conv_bn(x, out, 1, f"{name}_project", relu6=False, dtype=dtype, batch_norm=batch_norm)
     if strides == 1 and channels == out:
         x = L.Add(dtype=dtype, name=f"{name}_add")([x, inputs])
     return x
 
 
-def lite0_like(seed=0, dtype="float32", size=32, classes=10, width=8):
+def lite0_like(seed=0, dtype="float32", size=32, classes=10, width=8, batch_norm=True):
     """An EfficientNet-Lite0-shaped functional model, scaled down: 32×32×3 input, stem
     ZeroPadding2D + Conv2D(stride 2, use_bias=False) → BN → ReLU6, three MBConv blocks (one
     without expansion and with a residual Add, one with stride 2 and ZeroPadding2D, one with
     expansion and a residual Add), head 1×1 conv → BN → ReLU6, global average pooling,
-    Dense logits."""
+    Dense logits. ``batch_norm=False``: the same network without BatchNormalization layers,
+    every convolution with a bias (for weights folded by hand)."""
+    bn = dict(dtype=dtype, batch_norm=batch_norm)
     inputs = keras.Input((size, size, 3), dtype=dtype, name="image")
     x = L.ZeroPadding2D(((0, 1), (0, 1)), dtype=dtype, name="stem_pad")(inputs)
-    x = _conv_bn(x, width, 3, "stem", strides=2, dtype=dtype, padding="valid")
-    x = _mbconv(x, "block1", 1, width, 3, 1, dtype)
-    x = _mbconv(x, "block2", 3, width + 4, 3, 2, dtype)
-    x = _mbconv(x, "block3", 3, width + 4, 5, 1, dtype)
-    x = _conv_bn(x, 4 * width, 1, "head", dtype=dtype)
+    x = _conv_bn(x, width, 3, "stem", strides=2, padding="valid", **bn)
+    x = _mbconv(x, "block1", 1, width, 3, 1, **bn)
+    x = _mbconv(x, "block2", 3, width + 4, 3, 2, **bn)
+    x = _mbconv(x, "block3", 3, width + 4, 5, 1, **bn)
+    x = _conv_bn(x, 4 * width, 1, "head", **bn)
     x = L.GlobalAveragePooling2D(dtype=dtype, name="pool")(x)
     x = L.Dropout(0.2, dtype=dtype, name="dropout")(x)
     outputs = L.Dense(classes, dtype=dtype, name="logits")(x)
