@@ -1,0 +1,154 @@
+"""Two copies of a functional Keras model that notebook 06 explains instead of the model itself.
+
+* :func:`fold_batchnorm` -- the model with every BatchNormalization folded into the Conv2D /
+  DepthwiseConv2D / Dense before it (canonization, as the LRP engine does at explain time):
+  ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β`` per output channel. It computes the same
+  function; the notebook prints the difference of the logits.
+* :func:`contrastive_model` -- the model with its last Dense layer replaced by one output,
+  ``f_c − f_c′`` (kernel ``w_c − w_c′``, bias ``b_c − b_c′``): LRP starting from that output
+  explains "why c rather than c′".
+
+Both read the model through public Keras API (``layer.input``/``layer.output``, configs and
+weights) and never change it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["fold_batchnorm", "contrastive_model", "batchnorm_scale_shift"]
+
+_FOLDABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def _class_name(layer):
+    return type(layer).__name__
+
+
+def _is_a(layer, name):
+    return any(cls.__name__ == name for cls in type(layer).__mro__)
+
+
+def _linear(layer):
+    activation = getattr(layer, "activation", None)
+    return activation is None or activation.__name__ == "linear"
+
+
+def batchnorm_scale_shift(bn):
+    """``(scale, shift)`` of a BatchNormalization at inference: ``y = scale·x + shift`` per
+    channel, ``scale = γ/√(σ² + ε)``, ``shift = β − μ·scale`` (float64)."""
+    mean = np.asarray(bn.moving_mean, dtype=np.float64)
+    variance = np.asarray(bn.moving_variance, dtype=np.float64)
+    scale = 1.0 / np.sqrt(variance + bn.epsilon)
+    if bn.scale:
+        scale = scale * np.asarray(bn.gamma, dtype=np.float64)
+    shift = -mean * scale
+    if bn.center:
+        shift = shift + np.asarray(bn.beta, dtype=np.float64)
+    return scale, shift
+
+
+def _folded_weights(layer, bn):
+    weights = layer.get_weights()
+    kernel = weights[0].astype(np.float64)
+    scale, shift = batchnorm_scale_shift(bn)
+    bias = weights[1].astype(np.float64) if len(weights) > 1 else np.zeros_like(scale)
+    if _is_a(layer, "DepthwiseConv2D"):   # kernel (h, w, C, multiplier): output c·m + k
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    else:
+        kernel = kernel * scale
+    return kernel, bias * scale + shift
+
+
+def _single_consumer_bn(model):
+    """{id(linear layer): its BatchNormalization} for every BN right after a foldable layer."""
+    consumers = {}
+    for layer in model.layers:
+        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        for tensor in inputs:
+            consumers.setdefault(id(tensor), []).append(layer)
+    pairs = {}
+    for layer in model.layers:
+        if not _is_a(layer, "BatchNormalization"):
+            continue
+        producer = getattr(layer.input, "_keras_history", None)
+        producer = producer[0] if producer else None
+        if (producer is None or not any(_is_a(producer, name) for name in _FOLDABLE)
+                or not _linear(producer)):
+            raise ValueError(f"fold_batchnorm: layer '{layer.name}' (BatchNormalization) does not "
+                             "follow a Conv2D, DepthwiseConv2D or Dense layer without activation; "
+                             "it cannot be folded.")
+        if len(consumers[id(producer.output)]) != 1:
+            raise ValueError(f"fold_batchnorm: the output of '{producer.name}' feeds more than "
+                             f"'{layer.name}'; folding would change the other consumers.")
+        pairs[id(producer)] = layer
+    return pairs
+
+
+def fold_batchnorm(model):
+    """A new functional model computing the same function with every BatchNormalization folded
+    into the linear layer before it (that layer gets a bias). Weights in float32, as the model's."""
+    from ._tf import keras
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError("fold_batchnorm needs a functional model with one input and one output.")
+    pairs = _single_consumer_bn(model)
+    folded_bns = {id(bn) for bn in pairs.values()}
+    new_input = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype,
+                            name=model.inputs[0].name)
+    tensors = {id(model.inputs[0]): new_input}
+    for layer in model.layers:
+        if _is_a(layer, "InputLayer"):
+            continue
+        if id(layer) in folded_bns:            # its producer's new output already stands for it
+            tensors[id(layer.output)] = tensors[id(layer.input)]
+            continue
+        inputs = layer.input
+        mapped = ([tensors[id(t)] for t in inputs] if isinstance(inputs, (list, tuple))
+                  else tensors[id(inputs)])
+        config = layer.get_config()
+        if id(layer) in pairs:
+            config["use_bias"] = True
+            config["name"] = layer.name + "_folded"
+            copy = type(layer).from_config(config)
+            output = copy(mapped)
+            kernel, bias = _folded_weights(layer, pairs[id(layer)])
+            copy.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+            tensors[id(pairs[id(layer)].output)] = output
+        else:
+            copy = type(layer).from_config(config)
+            output = copy(mapped)
+            copy.set_weights(layer.get_weights())
+        tensors[id(layer.output)] = output
+    return keras.Model(new_input, tensors[id(model.outputs[0])], name=model.name + "_folded")
+
+
+def contrastive_model(model, c: int, c_prime: int, weights=None):
+    """The model with its last Dense layer replaced by ONE output ``f_c − f_c′``.
+
+    weights : ``(kernel (J, 1), bias (1,))`` of that output, e.g. from
+        ``exercises.nb06.reference_contrastive_weights``; default: computed here the same way.
+    The layers below the last Dense are the model's own (shared, not copied).
+    """
+    from ._tf import keras
+
+    last = model.layers[-1]
+    if not _is_a(last, "Dense") or not _linear(last):
+        raise ValueError(f"contrastive_model: the last layer '{last.name}' "
+                         f"({_class_name(last)}) must be a Dense layer without activation "
+                         "(the logits).")
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in last.get_weights())
+    classes = kernel.shape[1]
+    for name, value in (("c", c), ("c_prime", c_prime)):
+        if not 0 <= int(value) < classes:
+            raise ValueError(f"contrastive_model: {name}={value} is not a class (0..{classes - 1}).")
+    if weights is None:
+        weights = ((kernel[:, c] - kernel[:, c_prime])[:, None],
+                   np.array([bias[c] - bias[c_prime]]))
+    contrast = keras.layers.Dense(1, name=f"contrast_{int(c)}_vs_{int(c_prime)}")
+    output = contrast(last.input)
+    contrast.set_weights([np.asarray(weights[0], np.float32).reshape(-1, 1),
+                          np.asarray(weights[1], np.float32).reshape(1)])
+    if len(model.inputs) != 1:
+        raise ValueError("contrastive_model needs a model with one input.")
+    return keras.Model(model.inputs[0], output, name=f"{model.name}_contrast")
