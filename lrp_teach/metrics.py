@@ -28,9 +28,9 @@ colour and a local blur.
 
 Sanity check (Adebayo et al. 2018): re-initialise the layers from the top down
 (:func:`cascading_randomization`) and compare each method's maps with the original ones with
-several similarity measures (:func:`spearman_rank_correlation` of |R|,
-:func:`pearson_correlation`, :func:`top_fraction_overlap`). A method whose maps hardly change when
-the weights become random does not explain the model.
+several similarity measures (:func:`spearman_rank_correlation` and :func:`pearson_correlation`,
+of the signed maps or of |R|, :func:`top_fraction_overlap`, :func:`structural_similarity`). A
+method whose maps hardly change when the weights become random does not explain the model.
 
 The reference answers of the exercises of notebooks 04 and 05 live with their checkers
 (``lrp_teach.exercises.nb04`` / ``nb05``); ``metrics.initial_relevance``,
@@ -253,13 +253,23 @@ def area_over_curve(curve) -> np.ndarray:
     return (curve[:, :1] - curve).mean(axis=1)
 
 
-def spearman_rank_correlation(a, b) -> np.ndarray:
-    """Spearman's rank correlation of two batches of maps, per image (ranks, then Pearson).
-
-    Ties get the average rank, so a constant map has no defined correlation (returns 0).
-    """
+def _flat_maps(a, b, absolute: bool):
     a = pixel_relevance(a).reshape(len(a), -1)
     b = pixel_relevance(b).reshape(len(b), -1)
+    if absolute:
+        a, b = np.abs(a), np.abs(b)
+    return a, b
+
+
+def spearman_rank_correlation(a, b, absolute: bool = False) -> np.ndarray:
+    """Spearman's rank correlation of two batches of maps, per image (ranks, then Pearson).
+
+    absolute : False ranks the **signed** pixel relevance (a map whose evidence flips from "for"
+        to "against" scores negative); True ranks |R| (where the map is strong, whatever the
+        sign; Adebayo et al. 2018 report both).
+    Ties get the average rank, so a constant map has no defined correlation (returns 0).
+    """
+    a, b = _flat_maps(a, b, absolute)
     if a.shape != b.shape:
         raise ValueError(f"the two batches differ in shape: {a.shape} vs {b.shape}.")
     ra = np.stack([_average_ranks(row) for row in a])
@@ -271,10 +281,10 @@ def spearman_rank_correlation(a, b) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(len(a)), where=denominator > 0)
 
 
-def pearson_correlation(a, b) -> np.ndarray:
-    """Pearson correlation of two batches of maps (pixel relevance, signed), per image."""
-    a = pixel_relevance(a).reshape(len(a), -1)
-    b = pixel_relevance(b).reshape(len(b), -1)
+def pearson_correlation(a, b, absolute: bool = False) -> np.ndarray:
+    """Pearson correlation of two batches of maps per image: of the signed pixel relevance, or
+    of |R| with ``absolute=True``."""
+    a, b = _flat_maps(a, b, absolute)
     if a.shape != b.shape:
         raise ValueError(f"the two batches differ in shape: {a.shape} vs {b.shape}.")
     a = a - a.mean(axis=1, keepdims=True)
@@ -298,6 +308,53 @@ def top_fraction_overlap(a, b, fraction: float = 0.1, seed: int | None = 0) -> n
         raise ValueError(f"the two batches differ in shape: {top_a.shape} vs {top_b.shape}.")
     k = max(1, int(round(fraction * top_a.shape[1])))
     return np.array([len(np.intersect1d(x[:k], y[:k])) / k for x, y in zip(top_a, top_b)])
+
+
+def structural_similarity(a, b, absolute: bool = False, window: int = 7) -> np.ndarray:
+    """SSIM (Wang et al. 2004) of two batches of maps, per image, in [-1, 1] (1 = the same map).
+
+    Each map is first divided by its own largest |R| (SSIM compares structure, not scale), so the
+    signed maps lie in [-1, 1] (data range L = 2) and the absolute ones (``absolute=True``) in
+    [0, 1] (L = 1). Local means, variances and the covariance over every ``window`` × ``window``
+    square that fits inside the map (sample (co)variances, divided by n - 1), then
+
+        SSIM = mean over windows of (2 μa μb + C1)(2 σab + C2) / ((μa² + μb² + C1)(σa² + σb² + C2))
+
+    with C1 = (0.01 L)², C2 = (0.03 L)² -- the defaults of scikit-image's
+    ``structural_similarity`` with a uniform window, as used by Adebayo et al. (2018).
+    """
+    a = pixel_relevance(a)
+    b = pixel_relevance(b)
+    if a.shape != b.shape:
+        raise ValueError(f"the two batches differ in shape: {a.shape} vs {b.shape}.")
+    if window < 2 or window > min(a.shape[1:]):
+        raise ValueError(f"window must lie in [2, {min(a.shape[1:])}] for maps of shape "
+                         f"{a.shape[1:]}, got {window}.")
+    if absolute:
+        a, b = np.abs(a), np.abs(b)
+
+    def unit(maps):
+        scale = np.abs(maps).max(axis=(1, 2), keepdims=True)
+        return np.divide(maps, scale, out=np.zeros_like(maps), where=scale > 0)
+
+    a, b = unit(a), unit(b)
+    data_range = 1.0 if absolute else 2.0
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    n = window * window
+
+    def window_mean(t):     # mean over every window that fits (summed-area table)
+        table = np.pad(t, ((0, 0), (1, 0), (1, 0))).cumsum(1).cumsum(2)
+        return (table[:, window:, window:] - table[:, :-window, window:]
+                - table[:, window:, :-window] + table[:, :-window, :-window]) / n
+
+    mean_a, mean_b = window_mean(a), window_mean(b)
+    correction = n / (n - 1)
+    var_a = (window_mean(a * a) - mean_a ** 2) * correction
+    var_b = (window_mean(b * b) - mean_b ** 2) * correction
+    cov = (window_mean(a * b) - mean_a * mean_b) * correction
+    ssim = ((2 * mean_a * mean_b + c1) * (2 * cov + c2)
+            / ((mean_a ** 2 + mean_b ** 2 + c1) * (var_a + var_b + c2)))
+    return ssim.mean(axis=(1, 2))
 
 
 def bootstrap_interval(values, level: float = 0.95, resamples: int = 2000,
@@ -347,27 +404,96 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def cascading_randomization(model, seed: int = 0):
-    """Yield (layer_name, model copy), layers re-initialised from the top down, cumulatively.
+#: initializer attributes tried for a weight of that name (first found wins), where the layer
+#: does not call it "<name>_initializer" (Keras 3's DepthwiseConv2D names its weight "kernel")
+_INITIALIZER_OF = {"kernel": ("kernel_initializer", "depthwise_initializer"),
+                   "depthwise_kernel": ("depthwise_initializer",),
+                   "pointwise_kernel": ("pointwise_initializer",)}
 
-    The first copy has only the last layer with weights randomised, the next one the last two,
-    and so on down to the first layer (Adebayo et al. 2018, "cascading randomization"). Kernels
-    are drawn afresh from the layer's own initializer (seeded), biases reset to its bias
-    initializer. The original model is not modified.
+
+def _initializer_for(layer, variable):
+    name = variable.name.split("/")[-1].split(":")[0]
+    attributes = _INITIALIZER_OF.get(name, (f"{name}_initializer",))
+    for attribute in attributes:
+        initializer = getattr(layer, attribute, None)
+        if initializer is not None:
+            return initializer
+    raise ValueError(f"cascading_randomization: layer {layer.name} ({type(layer).__name__}) has a "
+                     f"weight {name!r} but no initializer attribute {' or '.join(attributes)}; "
+                     "leave the layer out with skip=[...] or re-initialise it yourself.")
+
+
+def _seeded(initializer, seed: int):
+    """A copy of a Keras initializer with its seed set (initializers without a seed as they are)."""
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer      # Zeros, Ones, Constant: nothing random to seed
+    return type(initializer).from_config({**config, "seed": seed})
+
+
+def _leaf_layers(model):
+    """The layers of a model, nested models flattened, in the order of ``model.layers``."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def cascading_randomization(model, seed: int = 0, batch_norm_statistics: str = "keep",
+                            skip=()):
+    """Yield (layer_name, randomised model), layers re-initialised from the top down, cumulatively.
+
+    Adebayo et al. (2018), "cascading randomization": the first model yielded has only the last
+    layer with weights re-initialised, the next one the last two, and so on down to the first
+    layer with weights. Every model yielded is an **independent copy** (``keras.models.clone_model``
+    with its own weights), so ``list(cascading_randomization(model))`` holds one model per step;
+    the original model is not modified.
+
+    What "re-initialised" means, layer by layer (as in Adebayo et al.: the layer's weights are
+    drawn again as at the start of training):
+
+    - every *trainable* weight is drawn from **the layer's own initializer** for it
+      (``kernel_initializer``, ``bias_initializer``, ``depthwise_initializer``, ...), seeded with
+      ``seed`` + a running count, so the same seed gives the same models. A bias whose initializer
+      is ``zeros`` (Keras' default) therefore becomes zero; one with another initializer does not.
+    - **BatchNormalization**: gamma and beta are trainable weights, so they return to their
+      initializers (by default gamma = 1, beta = 0). Its moving mean and variance are statistics of
+      the trained network's activations, not weights trained by gradient descent:
+      ``batch_norm_statistics="keep"`` (default) leaves them, ``"reset"`` returns them to their
+      initializers (mean 0, variance 1, i.e. the layer becomes gamma·x + beta up to ε).
+    - layers without weights (ReLU, pooling, Add, ...) have nothing to randomise and are no step.
+
+    Order: ``model.layers`` (for a functional model, Keras' topological order of the graph;
+    nested models are flattened) read from the end; each layer with weights is one step.
+    ``skip``: names of layers never to re-initialise (they are no step either).
     """
     from ._tf import keras
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    weighted = [layer for layer in copy.layers if layer.weights]
-    for depth, layer in enumerate(reversed(weighted)):
-        kernel_init = keras.initializers.get(
-            {"class_name": type(layer.kernel_initializer).__name__,
-             "config": {**layer.kernel_initializer.get_config(), "seed": seed + depth}})
-        new = [np.asarray(kernel_init(layer.kernel.shape))]
-        if getattr(layer, "use_bias", False):
-            new.append(np.zeros(layer.bias.shape, dtype=np.float32))
-        layer.set_weights(new)
+    if batch_norm_statistics not in ("keep", "reset"):
+        raise ValueError(f"batch_norm_statistics must be 'keep' or 'reset', got "
+                         f"{batch_norm_statistics!r}.")
+    skip = set(skip)
+    # the model's weights as one list, and where each layer's variables sit in it
+    position = {id(variable): index for index, variable in enumerate(model.weights)}
+    weights = [np.array(value) for value in model.get_weights()]
+    if len(weights) != len(position):
+        raise ValueError("cascading_randomization: the model shares variables between layers; "
+                         "this is not supported.")
+    counter = 0
+    for layer in reversed(list(_leaf_layers(model))):
+        if not layer.weights or layer.name in skip:
+            continue
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        for variable in layer.weights:
+            if not variable.trainable and not (is_batch_norm and batch_norm_statistics == "reset"):
+                continue
+            initializer = _seeded(_initializer_for(layer, variable), seed + counter)
+            counter += 1
+            value = np.asarray(initializer(tuple(variable.shape), dtype=variable.dtype))
+            weights[position[id(variable)]] = value.astype(weights[position[id(variable)]].dtype)
+        copy = keras.models.clone_model(model)
+        copy.set_weights(weights)
         yield layer.name, copy
 
 

@@ -2,10 +2,14 @@
 
 Relevance has a sign. Positive relevance is evidence *for* the explained class, negative relevance
 evidence *against* it. :func:`signed_heatmap` keeps that: a diverging map, white at exactly zero,
-red for positive and blue for negative, on a scale symmetric around zero. The lecture's
-:func:`rainbow_heatmap` (its ``heatmap``/``project_image``) maps [-absmax, absmax] to [0, 1] and
-then through the rainbow colormap: zero becomes a mid-spectrum green, so a reader cannot tell
-"no relevance" from "some", and positive from negative only by memorising the spectrum.
+red for positive and blue for negative, on a scale symmetric around zero.
+
+The lecture's colouring, (R/s + 1)/2 through the "rainbow" colormap, is symmetric too (the sign
+can be read: red-orange above zero, blue-purple below), but zero becomes a bright mid-spectrum
+green, as loud as strong evidence, and the rainbow's lightness rises and falls along the scale,
+so equal steps of relevance do not look equal. :func:`rainbow_heatmap` draws it with one scale s
+for the whole map (to compare with the signed map at the same scale); the lecture's own scaling,
+per row of the map, is reproduced in :func:`lrp_teach.lecture.heatmap`.
 """
 
 from __future__ import annotations
@@ -58,28 +62,36 @@ def signed_heatmap(relevance, scale: str = "robust", cmap: str = "bwr") -> np.nd
     return matplotlib.colormaps[cmap]((unit + 1.0) / 2.0)[..., :3]
 
 
-def project_image(heat: np.ndarray) -> np.ndarray:
-    """The lecture's ``project_image``: divide by the absolute maximum, map [-1, 1] to [0, 1]."""
-    absmax = np.abs(heat).max()
-    if absmax != 0:
-        heat = heat / absmax
-    return np.clip((heat + 1.0) / 2.0, 0.0, 1.0)
+def symmetric_projection(heat: np.ndarray, half_width: float) -> np.ndarray:
+    """[-half_width, half_width] -> [0, 1] (zero to 0.5), clipped: ONE scale for the whole map."""
+    return np.clip((np.asarray(heat, dtype=np.float64) / half_width + 1.0) / 2.0, 0.0, 1.0)
 
 
-def rainbow_heatmap(relevance) -> np.ndarray:
-    """The lecture's ``heatmap(..., cmap_type='rainbow')``: RGB (H, W, 3) in [0, 1].
+def rainbow_heatmap(relevance, scale="absmax") -> np.ndarray:
+    """A rainbow map on one symmetric scale for the whole map: RGB (H, W, 3) in [0, 1].
 
-    Kept to show what it hides: a relevance of 0 becomes the middle of the rainbow (green), not a
-    neutral colour.
+    The lecture's colours ((R/s + 1)/2 through "rainbow") with its scale corrected: s is one
+    number for the map (``scale`` as in :func:`signed_scale`, or a number), so it can be compared
+    with :func:`signed_heatmap` at the same scale. The lecture's own scaling, faithfully, is
+    :func:`lrp_teach.lecture.heatmap`. Either way a relevance of 0 becomes the middle of the
+    rainbow, a bright green, not a neutral colour.
     """
     import matplotlib
 
-    return matplotlib.colormaps["rainbow"](project_image(to_map(relevance)))[..., :3]
+    heat = to_map(relevance)
+    half_width = float(scale) if not isinstance(scale, str) else signed_scale(heat, scale)
+    return matplotlib.colormaps["rainbow"](symmetric_projection(heat, half_width))[..., :3]
 
 
 def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
                  colorbar: bool = False, scale: str = "robust"):
-    """Draw a heatmap on a matplotlib Axes (axis off). ``kind``: 'signed', 'rainbow' or 'image'."""
+    """Draw a heatmap on a matplotlib Axes (axis off).
+
+    ``kind``: 'signed' (red/white/blue, symmetric ``scale``), 'rainbow' (the lecture's colours on
+    the same symmetric ``scale``), 'lecture' (the lecture's ``heatmap`` as it was, per-row
+    scaling included: :func:`lrp_teach.lecture.heatmap`; no colour bar, its scale is not one
+    number) or 'image' (an RGB array as is).
+    """
     import matplotlib
 
     if kind == "signed":
@@ -88,12 +100,17 @@ def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
         artist = ax.imshow(heat, cmap="bwr", vmin=-half_width, vmax=half_width)
     elif kind == "rainbow":
         heat = to_map(relevance)
-        artist = ax.imshow(project_image(heat), cmap="rainbow", vmin=0, vmax=1)
+        half_width = signed_scale(heat, scale)
+        artist = ax.imshow(heat, cmap="rainbow", vmin=-half_width, vmax=half_width)
+    elif kind == "lecture":
+        from .lecture import heatmap
+
+        artist = ax.imshow(heatmap(to_map(relevance)[..., None]))   # channels summed already
     elif kind == "image":
         artist = ax.imshow(np.asarray(relevance))
     else:
-        raise ValueError(f"kind must be 'signed', 'rainbow' or 'image', not {kind!r}")
-    if colorbar and kind != "image":
+        raise ValueError(f"kind must be 'signed', 'rainbow', 'lecture' or 'image', not {kind!r}")
+    if colorbar and kind not in ("image", "lecture"):
         ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
     ax.set_axis_off()
     if title:

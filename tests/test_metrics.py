@@ -163,6 +163,154 @@ def test_cascading_randomization_goes_top_down_and_keeps_the_original():
         np.testing.assert_array_equal(a, b)
 
 
+def test_cascading_randomization_yields_an_independent_model_per_step():
+    # the old version yielded ONE model, mutated in place: list() gave N copies of the last step
+    from lrp_teach._tf import keras
+
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, name="a"),
+                              keras.layers.Dense(3, name="b"), keras.layers.Dense(2, name="c")])
+    original = [w.copy() for w in model.get_weights()]
+    steps = list(metrics.cascading_randomization(model, seed=1))
+    assert [name for name, _ in steps] == ["c", "b", "a"]
+    assert len({id(m) for _, m in steps}) == 3 and all(m is not model for _, m in steps)
+    kernels = {"a": 0, "b": 2, "c": 4}     # index of each layer's kernel in get_weights()
+    for step, (name, randomized) in enumerate(steps):
+        weights = randomized.get_weights()
+        randomised_layers = ["c", "b", "a"][:step + 1]
+        for layer, index in kernels.items():
+            same = np.array_equal(weights[index], original[index])
+            assert same == (layer not in randomised_layers), (name, layer)
+    # the same seed gives the same models, another seed other ones
+    again = list(metrics.cascading_randomization(model, seed=1))
+    other = list(metrics.cascading_randomization(model, seed=2))
+    for (_, m1), (_, m2), (_, m3) in zip(steps, again, other):
+        for w1, w2, w3 in zip(m1.get_weights()[::2], m2.get_weights()[::2], m3.get_weights()[::2]):
+            np.testing.assert_array_equal(w1, w2)
+        assert not np.array_equal(m1.get_weights()[4], m3.get_weights()[4])
+
+
+def test_cascading_randomization_uses_the_layers_own_initializers():
+    # the old version reset every bias to zero whatever its initializer said
+    from lrp_teach._tf import keras
+
+    model = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(3, kernel_initializer=keras.initializers.Constant(0.25),
+                           bias_initializer=keras.initializers.Constant(0.7), name="d")])
+    model.set_weights([np.full((4, 3), -2.0, np.float32), np.full(3, 5.0, np.float32)])
+    [(_, randomized)] = list(metrics.cascading_randomization(model))
+    kernel, bias = randomized.get_weights()
+    np.testing.assert_array_equal(kernel, np.full((4, 3), 0.25))
+    np.testing.assert_array_equal(bias, np.full(3, 0.7, np.float32))
+    # a random initializer: drawn afresh within its range (glorot uniform: ±sqrt(6 / (in + out)))
+    model = keras.Sequential([keras.Input((40,)), keras.layers.Dense(30, name="g")])
+    model.set_weights([np.full((40, 30), 3.0, np.float32), np.full(30, 3.0, np.float32)])
+    [(_, randomized)] = list(metrics.cascading_randomization(model, seed=0))
+    kernel, bias = randomized.get_weights()
+    limit = np.sqrt(6.0 / 70.0)
+    assert np.abs(kernel).max() <= limit and kernel.std() > limit / 3
+    np.testing.assert_array_equal(bias, np.zeros(30))       # Keras' default bias initializer
+
+
+def _functional_model_with_batch_norm():
+    from lrp_teach._tf import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    x = keras.layers.BatchNormalization(gamma_initializer=keras.initializers.Constant(2.0),
+                                        name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    y = keras.layers.BatchNormalization(name="dw_bn")(y)
+    x = keras.layers.Add(name="join")([x, y])
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(2, name="head")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) + 1.5
+                       for w in model.get_weights()])
+    return model
+
+
+def test_cascading_randomization_handles_batch_norm_and_a_dag():
+    model = _functional_model_with_batch_norm()
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
+    steps = list(metrics.cascading_randomization(model, seed=0))
+    assert [name for name, _ in steps] == ["head", "dw_bn", "dw", "stem_bn", "stem"]
+    last = steps[-1][1]
+    gamma, beta, moving_mean, moving_variance = last.get_layer("stem_bn").get_weights()
+    np.testing.assert_array_equal(gamma, np.full(4, 2.0))      # its own gamma initializer
+    np.testing.assert_array_equal(beta, np.zeros(4))
+    # "keep": the moving statistics stay those of the trained model
+    np.testing.assert_array_equal(moving_mean, before["stem_bn"][2])
+    np.testing.assert_array_equal(moving_variance, before["stem_bn"][3])
+    dw_kernel = last.get_layer("dw").get_weights()[0]
+    assert not np.array_equal(dw_kernel, before["dw"][0]) and np.abs(dw_kernel).max() < 1.5
+    # the step that randomised only "head" left the BatchNorm layers alone
+    head_only = steps[0][1]
+    for name in ("stem_bn", "dw_bn", "dw", "stem"):
+        for w, w0 in zip(head_only.get_layer(name).get_weights(), before[name]):
+            np.testing.assert_array_equal(w, w0)
+    # every randomised model still runs
+    x = np.random.default_rng(1).random((2, 8, 8, 3)).astype(np.float32)
+    assert all(np.isfinite(m(x).numpy()).all() for _, m in steps)
+    # "reset": moving mean 0 and variance 1
+    reset = list(metrics.cascading_randomization(model, batch_norm_statistics="reset"))[-1][1]
+    _, _, moving_mean, moving_variance = reset.get_layer("dw_bn").get_weights()
+    np.testing.assert_array_equal(moving_mean, np.zeros(4))
+    np.testing.assert_array_equal(moving_variance, np.ones(4))
+    # skip leaves a layer as trained and makes it no step
+    skipped = list(metrics.cascading_randomization(model, skip=["head"]))
+    assert [name for name, _ in skipped][0] == "dw_bn"
+    np.testing.assert_array_equal(skipped[-1][1].get_layer("head").get_weights()[0],
+                                  before["head"][0])
+    with pytest.raises(ValueError, match="batch_norm_statistics"):
+        next(metrics.cascading_randomization(model, batch_norm_statistics="zero"))
+
+
+def test_signed_and_absolute_correlations_differ_on_a_sign_flip():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 6, 6))
+    np.testing.assert_allclose(metrics.spearman_rank_correlation(a, -a), -1.0)
+    np.testing.assert_allclose(metrics.spearman_rank_correlation(a, -a, absolute=True), 1.0)
+    np.testing.assert_allclose(metrics.pearson_correlation(a, -a), -1.0)
+    np.testing.assert_allclose(metrics.pearson_correlation(a, -a, absolute=True), 1.0)
+
+
+def _ssim_reference(x, y, data_range, window):
+    """SSIM written out window by window (Wang et al. 2004, sample covariances)."""
+    values = []
+    for i in range(x.shape[0] - window + 1):
+        for j in range(x.shape[1] - window + 1):
+            p = x[i:i + window, j:j + window].ravel()
+            q = y[i:i + window, j:j + window].ravel()
+            c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+            cov = np.cov(p, q)           # divides by n - 1
+            values.append((2 * p.mean() * q.mean() + c1) * (2 * cov[0, 1] + c2)
+                          / ((p.mean() ** 2 + q.mean() ** 2 + c1) * (cov[0, 0] + cov[1, 1] + c2)))
+    return np.mean(values)
+
+
+def test_structural_similarity_matches_the_formula():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 10, 12))
+    b = a + rng.normal(scale=0.5, size=a.shape)
+    got = metrics.structural_similarity(a, b, window=5)
+    for k in range(2):
+        x = a[k] / np.abs(a[k]).max()
+        y = b[k] / np.abs(b[k]).max()
+        assert got[k] == pytest.approx(_ssim_reference(x, y, 2.0, 5), rel=1e-9)
+    got_abs = metrics.structural_similarity(a, b, absolute=True, window=5)
+    x, y = np.abs(a[0]), np.abs(b[0])
+    assert got_abs[0] == pytest.approx(_ssim_reference(x / x.max(), y / y.max(), 1.0, 5), rel=1e-9)
+    np.testing.assert_allclose(metrics.structural_similarity(a, 3 * a), 1.0)   # scale-free
+    unrelated = metrics.structural_similarity(rng.normal(size=(20, 12, 12)),
+                                              rng.normal(size=(20, 12, 12)))
+    assert abs(unrelated.mean()) < 0.05
+    with pytest.raises(ValueError, match="window"):
+        metrics.structural_similarity(a, b, window=11)
+
+
 def test_summarize_rounds_means():
     assert metrics.summarize({"a": np.array([0.1, 0.2]), "b": [1, 0]}) == {"a": 0.15, "b": 0.5}
 

@@ -28,7 +28,7 @@ CAT = images.photo_path("chelsea.png")
 #: every public plotting/CLI function, by module -- checked against the modules below, so that a
 #: new public function fails test_every_public_entry_point_is_covered until it is tested here.
 COVERED = {
-    viz: {"to_map", "signed_scale", "signed_heatmap", "project_image", "rainbow_heatmap",
+    viz: {"to_map", "signed_scale", "signed_heatmap", "symmetric_projection", "rainbow_heatmap",
           "plot_heatmap", "show_grid"},
     root_points: {"plot_root_points", "root_point_explorer", "plot_neuron_surface"},
     heatmaps: {"HeatmapExplorer", "composite_parameters", "CompositeParameters"},  # (not drawing)
@@ -104,11 +104,12 @@ def test_viz_leaves_plotting_state_alone(notebook_like_state):
     assert viz.signed_scale(heat) > 0
     assert viz.signed_heatmap(relevance).shape == (8, 8, 3)
     assert viz.rainbow_heatmap(relevance).shape == (8, 8, 3)
-    assert viz.project_image(heat).max() <= 1.0
+    assert viz.symmetric_projection(heat, 1.0).max() <= 1.0
     figure = plt.figure()
     viz.plot_heatmap(figure.add_subplot(), relevance, kind="signed", colorbar=True, title="R")
-    grid = viz.show_grid([(relevance, "signed"), (relevance, "rainbow", "rainbow")], ncols=2)
-    assert len(grid.axes) == 2
+    grid = viz.show_grid([(relevance, "signed"), (relevance, "rainbow", "rainbow"),
+                          (relevance, "lecture", "lecture")], ncols=3)
+    assert len(grid.axes) == 3
     plt.close("all")
     assert_unchanged(notebook_like_state)
 

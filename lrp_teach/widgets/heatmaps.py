@@ -174,7 +174,8 @@ class HeatmapExplorer:
         viz.plot_heatmap(axes[0], self.photos[photo], kind="image", title=photo)
         viz.plot_heatmap(axes[1], relevance, kind="signed",
                          title=f"{', '.join(settings)}\nsigned: red +, blue −")
-        viz.plot_heatmap(axes[2], relevance, kind="rainbow", title="lecture's rainbow map\n(sign hidden)")
+        viz.plot_heatmap(axes[2], relevance, kind="rainbow",
+                         title="lecture's rainbow colours, same scale\n(zero = bright green)")
         label = f" [{self.weights_label}]" if self.weights_label else ""
         figure.suptitle(f"class {target} ({images.class_name(target)}): logit {logit:.3g}, "
                         f"relevance sum {relevance.sum():.3g}{label}", fontsize="medium")
