@@ -4,6 +4,8 @@
   DepthwiseConv2D / Dense before it (canonization, as the LRP engine does at explain time):
   ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β`` per output channel. It computes the same
   function; the notebook prints the difference of the logits.
+* :func:`replace_logits` -- the model with its last Dense layer replaced by another one (other
+  outputs computed from the same features);
 * :func:`contrastive_model` -- the model with its last Dense layer replaced by one output,
   ``f_c − f_c′`` (kernel ``w_c − w_c′``, bias ``b_c − b_c′``): LRP starting from that output
   explains "why c rather than c′".
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fold_batchnorm", "contrastive_model", "batchnorm_scale_shift"]
+__all__ = ["fold_batchnorm", "replace_logits", "contrastive_model", "batchnorm_scale_shift"]
 
 _FOLDABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
 
@@ -123,32 +125,36 @@ def fold_batchnorm(model):
     return keras.Model(new_input, tensors[id(model.outputs[0])], name=model.name + "_folded")
 
 
-def contrastive_model(model, c: int, c_prime: int, weights=None):
-    """The model with its last Dense layer replaced by ONE output ``f_c − f_c′``.
-
-    weights : ``(kernel (J, 1), bias (1,))`` of that output, e.g. from
-        ``exercises.nb06.reference_contrastive_weights``; default: computed here the same way.
-    The layers below the last Dense are the model's own (shared, not copied).
-    """
+def replace_logits(model, kernel, bias, name: str = "new_logits"):
+    """The model with its last Dense layer (the logits) replaced by a Dense layer with the given
+    ``kernel`` (J, K) and ``bias`` (K,), fed by the same features. The layers below are the
+    model's own (shared, not copied); the model is not changed."""
     from ._tf import keras
 
     last = model.layers[-1]
     if not _is_a(last, "Dense") or not _linear(last):
-        raise ValueError(f"contrastive_model: the last layer '{last.name}' "
-                         f"({_class_name(last)}) must be a Dense layer without activation "
-                         "(the logits).")
-    kernel, bias = (np.asarray(w, dtype=np.float64) for w in last.get_weights())
+        raise ValueError(f"the last layer '{last.name}' ({_class_name(last)}) must be a Dense "
+                         "layer without activation (the logits).")
+    if len(model.inputs) != 1:
+        raise ValueError("replace_logits needs a model with one input.")
+    kernel = np.asarray(kernel, dtype=np.float32)
+    bias = np.asarray(bias, dtype=np.float32).reshape(-1)
+    if kernel.ndim != 2 or kernel.shape[0] != last.kernel.shape[0] or bias.shape != kernel.shape[1:]:
+        raise ValueError(f"kernel must have shape ({last.kernel.shape[0]}, K) and bias (K,), got "
+                         f"{kernel.shape} and {bias.shape}.")
+    head = keras.layers.Dense(kernel.shape[1], name=name)
+    output = head(last.input)
+    head.set_weights([kernel, bias])
+    return keras.Model(model.inputs[0], output, name=f"{model.name}_{name}")
+
+
+def contrastive_model(model, c: int, c_prime: int):
+    """The model with ONE output, ``f_c − f_c′``: the last Dense layer's kernel ``w_c − w_c′``
+    and bias ``b_c − b_c′``. LRP from it explains "why c rather than c′"."""
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in model.layers[-1].get_weights())
     classes = kernel.shape[1]
     for name, value in (("c", c), ("c_prime", c_prime)):
         if not 0 <= int(value) < classes:
             raise ValueError(f"contrastive_model: {name}={value} is not a class (0..{classes - 1}).")
-    if weights is None:
-        weights = ((kernel[:, c] - kernel[:, c_prime])[:, None],
-                   np.array([bias[c] - bias[c_prime]]))
-    contrast = keras.layers.Dense(1, name=f"contrast_{int(c)}_vs_{int(c_prime)}")
-    output = contrast(last.input)
-    contrast.set_weights([np.asarray(weights[0], np.float32).reshape(-1, 1),
-                          np.asarray(weights[1], np.float32).reshape(1)])
-    if len(model.inputs) != 1:
-        raise ValueError("contrastive_model needs a model with one input.")
-    return keras.Model(model.inputs[0], output, name=f"{model.name}_contrast")
+    return replace_logits(model, (kernel[:, c] - kernel[:, c_prime])[:, None],
+                          [bias[c] - bias[c_prime]], name=f"contrast_{int(c)}_vs_{int(c_prime)}")

@@ -78,3 +78,17 @@ def test_contrastive_model_outputs_the_difference_of_two_logits():
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not a class"):
         contrastive_model(model, 5, 0)
+
+
+def test_replace_logits_checks_shapes_and_computes_the_new_outputs():
+    from lrp_teach.model_edits import replace_logits
+
+    model = residual_model(4)
+    kernel = np.random.default_rng(0).normal(size=(4, 2))
+    head = replace_logits(model, kernel, [0.5, -1.0], name="two")
+    x = np.random.default_rng(5).normal(size=(2, 8, 8, 4)).astype("float32")
+    features = keras.Model(model.inputs[0], model.layers[-1].input)(x)
+    np.testing.assert_allclose(np.asarray(head(x)), np.asarray(features) @ kernel + [0.5, -1.0],
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"kernel must have shape \(4, K\)"):
+        replace_logits(model, np.ones((3, 2)), [0.0, 0.0])
