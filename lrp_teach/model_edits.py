@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fold_batchnorm", "replace_logits", "contrastive_model", "batchnorm_scale_shift"]
+__all__ = ["fold_batchnorm", "replace_logits", "contrastive_model", "batchnorm_scale_shift",
+           "cascade_in_place"]
 
 _FOLDABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
 
@@ -158,3 +159,47 @@ def contrastive_model(model, c: int, c_prime: int):
             raise ValueError(f"contrastive_model: {name}={value} is not a class (0..{classes - 1}).")
     return replace_logits(model, (kernel[:, c] - kernel[:, c_prime])[:, None],
                           [bias[c] - bias[c_prime]], name=f"contrast_{int(c)}_vs_{int(c_prime)}")
+
+
+def cascade_in_place(model, checkpoints, seed: int = 0):
+    """Adebayo et al.'s cascading randomisation **in place**, stopping only at ``checkpoints``.
+
+    The same re-initialisation as :func:`lrp_teach.metrics.cascading_randomization` (every
+    trainable weight from the layer's own initializer, seeded with ``seed`` + a running count,
+    layers from the top down, BatchNorm statistics kept), so the model after checkpoint ``name``
+    has the weights of the copy that ``cascading_randomization`` yields at ``name``. But instead of
+    a copy per layer it changes ``model``'s variables and yields only at the named layers: compiled
+    explainers of ``model`` are reused (no new tracing), and no model is cloned ~100 times.
+
+    A generator: yields each checkpoint name after that layer (and all above it) are randomised.
+    The trained weights are restored when it finishes or is closed (``finally``).
+    """
+    from . import metrics
+
+    remaining = list(checkpoints)
+    layers = list(metrics._leaf_layers(model))
+    known = {layer.name for layer in layers if layer.weights}
+    unknown = [name for name in remaining if name not in known]
+    if unknown:
+        raise ValueError(f"cascade_in_place: {unknown} are not layers with weights of the model.")
+    trained = [np.array(v) for v in model.get_weights()]
+    counter = 0
+    try:
+        for layer in reversed(layers):
+            if not layer.weights:
+                continue
+            for variable in layer.weights:
+                if not variable.trainable:
+                    continue
+                initializer = metrics._seeded(metrics._initializer_for(layer, variable),
+                                              seed + counter)
+                counter += 1
+                variable.assign(np.asarray(initializer(tuple(variable.shape),
+                                                       dtype=variable.dtype)))
+            if layer.name in remaining:
+                remaining.remove(layer.name)
+                yield layer.name
+            if not remaining:
+                break
+    finally:
+        model.set_weights(trained)

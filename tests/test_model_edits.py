@@ -92,3 +92,26 @@ def test_replace_logits_checks_shapes_and_computes_the_new_outputs():
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"kernel must have shape \(4, K\)"):
         replace_logits(model, np.ones((3, 2)), [0.0, 0.0])
+
+
+def test_cascade_in_place_matches_cascading_randomization_and_restores():
+    from lrp_teach import metrics
+    from lrp_teach.model_edits import cascade_in_place
+
+    model = residual_model(6)
+    trained = [np.array(w) for w in model.get_weights()]
+    copies = {name: [np.array(w) for w in copy.get_weights()]
+              for name, copy in metrics.cascading_randomization(model, seed=3)}
+    names = [layer.name for layer in model.layers]
+    checkpoints = [n for n in names[::-1] if n.startswith("dense")][:1] + \
+                  [n for n in names if n.startswith("depthwise")][:1]
+    seen = []
+    for name in cascade_in_place(model, checkpoints, seed=3):
+        seen.append(name)
+        for got, expected in zip(model.get_weights(), copies[name]):
+            np.testing.assert_array_equal(got, expected)
+    assert seen == checkpoints
+    for got, expected in zip(model.get_weights(), trained):   # restored
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="not layers with weights"):
+        next(cascade_in_place(model, ["add"]))
