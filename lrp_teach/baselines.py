@@ -3,8 +3,9 @@
 * :func:`gradient` -- saliency, ``∂ logit_t / ∂ x`` (Simonyan et al. 2014, without the absolute
   value: the sign is kept);
 * :func:`gradient_x_input` -- ``x ⊙ ∂ logit_t / ∂ x`` (equals LRP-0 on a ReLU network);
-* :func:`grad_cam` -- Grad-CAM (Selvaraju et al. 2017) on a convolution layer's output
-  (default: the last Conv2D): channel weights ``α_k = mean_{h,w} ∂ logit_t / ∂ A_k`` and map
+* :func:`grad_cam` -- Grad-CAM (Selvaraju et al. 2017) on a layer's feature maps (default: the
+  last convolution before the first global pooling/flatten layer, followed through its folded
+  BatchNorm, ReLU and residual ``Add``; the last Conv2D of a chain): channel weights ``α_k = mean_{h,w} ∂ logit_t / ∂ A_k`` and map
   ``relu(Σ_k α_k A_k)``, bilinearly upsampled to the input's height and width.
 
 All explain the LOGIT (a final softmax is ignored), accept the same ``target`` (None = top
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from . import propagate as _p
 from .propagate.engine import chain_key, compiled
+from .propagate.graph import consumers
 
 __all__ = ["gradient", "gradient_x_input", "grad_cam"]
 
@@ -41,7 +43,7 @@ def _gradient_function(steps, dtype):
     def run(x, target):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            _, _, outputs = _p.forward(steps, x, dtype)
+            outputs = _p.forward(steps, x, dtype).outputs
             # images are independent, so the gradient of the sum is each image's own gradient
             logit = _target_logit(outputs[-1], target)
         return tape.gradient(logit, x)
@@ -75,7 +77,7 @@ def _grad_cam_function(steps, dtype, index):
     @tf.function(reduce_retracing=False)
     def run(x, target):
         with tf.GradientTape() as tape:
-            _, _, outputs = _p.forward(steps, x, dtype, tape)
+            outputs = _p.forward(steps, x, dtype, tape).outputs
             logit = _target_logit(outputs[-1], target)
         feature_maps = outputs[index]
         grads = tape.gradient(logit, feature_maps)
@@ -87,12 +89,38 @@ def _grad_cam_function(steps, dtype, index):
     return run
 
 
+#: Steps whose output has the feature maps of the step before them, position by position.
+_SAME_MAPS = ("folded", "relu", "identity", "add")
+#: Steps whose output Grad-CAM may use (spatial feature maps).
+_SPATIAL = ("conv", "depthwise", "maxpool", "avgpool", "relu", "identity", "folded", "add",
+            "concat", "zeropad")
+
+
+def default_feature_maps(steps):
+    """Index of the step whose output Grad-CAM uses by default: the last convolution before the
+    first global pooling / flatten / reshape step, then on through the steps that only pass its
+    maps on (a folded BatchNorm, a ReLU, dropout, a residual ``Add``) while it is their only
+    reader. VGG-16: block5_conv3; ResNet50: the last block's output after its ReLU."""
+    convs = [i for i, s in enumerate(steps) if s.kind in ("conv", "depthwise")]
+    if not convs:
+        raise ValueError("grad_cam needs a Conv2D or DepthwiseConv2D layer, and the model has "
+                         "none.")
+    flat = [i for i, s in enumerate(steps) if s.kind in ("gap", "gmp", "flatten", "reshape")]
+    before = [i for i in convs if not flat or i < flat[0]]
+    index = before[-1] if before else convs[-1]
+    readers = consumers(steps)
+    while len(readers[index]) == 1 and steps[readers[index][0]].kind in _SAME_MAPS:
+        index = readers[index][0]
+    return index
+
+
 def grad_cam(model, images, target=None, layer=None):
     """Grad-CAM map (N, H, W) for the target logit, upsampled to the input's H and W.
 
-    layer : name (or the Keras layer object) of a Conv2D/pooling layer whose output has shape
-        (N, h, w, C); default the last Conv2D (for VGG-16: ``block5_conv3``). The map is not
-        normalised (divide by its maximum for display).
+    layer : name (or the Keras layer object) of a layer whose output has shape (N, h, w, C)
+        (a convolution, pooling, ReLU, Add, ... layer); default :func:`default_feature_maps`
+        (for VGG-16: ``block5_conv3``). The map is not normalised (divide by its maximum for
+        display).
     """
     from ._tf import tf
 
@@ -100,10 +128,7 @@ def grad_cam(model, images, target=None, layer=None):
     if array.ndim != 4:
         raise ValueError(f"grad_cam needs images of shape (N, H, W, C), got {array.shape}.")
     if layer is None:
-        convs = [i for i, s in enumerate(steps) if s.kind == "conv"]
-        if not convs:
-            raise ValueError("grad_cam needs a Conv2D layer, and the model has none.")
-        index = convs[-1]
+        index = default_feature_maps(steps)
     else:
         name = layer if isinstance(layer, str) else getattr(layer, "name", None)
         matches = [i for i, s in enumerate(steps) if s.name == name]
@@ -111,9 +136,9 @@ def grad_cam(model, images, target=None, layer=None):
             raise ValueError(f"grad_cam: no layer named {name!r}; the model's layers are "
                              f"{[s.name for s in steps]}.")
         index = matches[0]
-        if steps[index].kind not in ("conv", "maxpool", "avgpool", "relu", "identity"):
+        if steps[index].kind not in _SPATIAL:
             raise ValueError(f"grad_cam: layer {name!r} ({steps[index].class_name}) has no "
-                             "spatial feature maps; pick a Conv2D or pooling layer.")
+                             "spatial feature maps; pick a convolution or pooling layer.")
     run = compiled(model, ("grad_cam", index, str(dtype), chain_key(steps)),
                    lambda: _grad_cam_function(steps, dtype, index))
     return run(tf.constant(array), tf.constant(chosen)).numpy()

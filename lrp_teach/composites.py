@@ -1,7 +1,8 @@
-"""Composites: which LRP rule each Dense / Conv2D layer of a model gets.
+"""Composites: which LRP rule each Dense / Conv2D / DepthwiseConv2D layer of a model gets.
 
-A composite looks at the chain of layers (in order, input first) and returns one
-:class:`~lrp_teach.rules.Rule` per Dense or Conv2D layer. Layers without weights need no rule:
+A composite looks at the layers (in the engine's topological order, input first) and returns one
+:class:`~lrp_teach.rules.Rule` per Dense, Conv2D or DepthwiseConv2D layer (a depthwise
+convolution is a convolution here, as in zennit). Layers without weights need no rule:
 max pooling passes relevance by its gradient (winner takes all), average pooling and global
 average pooling in proportion to their inputs (LRP-0 with ε = 1e-6, zennit's ``Norm``),
 flatten, dropout and ReLU pass it unchanged.
@@ -19,7 +20,9 @@ EpsilonAlpha2Beta1        AlphaBeta(2, 1)      AlphaBeta(2, 1)           Epsilon
 MontavonVGG16(l, h)       ZBox(l, h)           γ lower half, ε upper     Z (LRP-0)
 ========================= ==================== ========================= =====================
 
-"First layer" = the first Conv2D of the chain, or the first Dense if the model has no Conv2D.
+"First layer" = the first convolution (Conv2D or DepthwiseConv2D) on the way from the input (the
+first in topological order), or the first Dense if the model has no convolution. "Other Conv2D"
+includes DepthwiseConv2D.
 
 Your own mapping: ``Composite(by_name={"dense_1": rules.Z()}, by_class={"Conv2D":
 rules.ZPlus()}, default=rules.Epsilon(0.1), first=rules.Flat())``. A single rule can also be
@@ -50,14 +53,24 @@ def _is_a(layer, class_name) -> bool:
     return any(cls.__name__ == class_name for cls in type(layer).__mro__)
 
 
+#: Layer classes that are convolutions for a composite (zennit's ``Convolution`` type: a
+#: depthwise convolution is a grouped convolution there).
+CONVOLUTIONS = ("Conv2D", "DepthwiseConv2D")
+
+
+def _is_conv(layer) -> bool:
+    return any(_is_a(layer, name) for name in CONVOLUTIONS)
+
+
 def _weighted(layers):
-    """Indices of the Dense and Conv2D layers in ``layers``."""
-    return [i for i, layer in enumerate(layers) if _is_a(layer, "Dense") or _is_a(layer, "Conv2D")]
+    """Indices of the Dense, Conv2D and DepthwiseConv2D layers in ``layers``."""
+    return [i for i, layer in enumerate(layers) if _is_a(layer, "Dense") or _is_conv(layer)]
 
 
 def first_layer_index(layers):
-    """Index (into ``layers``) of the "first layer": the first Conv2D, else the first Dense."""
-    convs = [i for i in _weighted(layers) if _is_a(layers[i], "Conv2D")]
+    """Index (into ``layers``, in the engine's topological order) of the "first layer": the
+    first convolution (Conv2D or DepthwiseConv2D), else the first Dense."""
+    convs = [i for i in _weighted(layers) if _is_conv(layers[i])]
     if convs:
         return convs[0]
     dense = _weighted(layers)
@@ -145,10 +158,12 @@ class Composite:
 
 
 class _Preset(Composite):
-    """A preset: Conv2D rule, Dense rule and an optional first-layer rule."""
+    """A preset: convolution rule (Conv2D and DepthwiseConv2D), Dense rule and an optional
+    first-layer rule."""
 
     def __init__(self, conv, dense, first=None):
-        super().__init__(by_class={"Conv2D": conv, "Dense": dense}, first=first)
+        super().__init__(by_class={"Conv2D": conv, "DepthwiseConv2D": conv, "Dense": dense},
+                         first=first)
 
 
 class EpsilonPlus(_Preset):
@@ -211,7 +226,7 @@ class MontavonVGG16(Composite):
 
     def assign(self, layers):
         weighted = _weighted(layers)
-        convs = [i for i in weighted if _is_a(layers[i], "Conv2D")]
+        convs = [i for i in weighted if _is_conv(layers[i])]
         first = first_layer_index(layers)
         assignment = {}
         for index in weighted:

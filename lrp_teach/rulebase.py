@@ -66,6 +66,21 @@ class Group:
     where: str | None = None
 
 
+def _hashable(value):
+    """``value`` as something hashable (arrays by dtype, shape and bytes)."""
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape, value.tobytes())
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return value
+
+
 def _positive(t):
     from ._tf import tf
     return tf.nn.relu(t)
@@ -122,15 +137,24 @@ class Rule:
         return stabilize(z, self.epsilon)
 
     def key(self) -> tuple:
-        """Hashable description (used to cache compiled explainers)."""
-        return (type(self).__name__, tuple(sorted(self._params().items())))
+        """Hashable description (caches compiled explainers; ``==`` compares it): the class and
+        EVERY public attribute, ``epsilon`` included, so that ``rule.epsilon = 10`` after an
+        explain gives a new result, not the cached one."""
+        params = {"epsilon": self.epsilon}
+        params.update((name, value) for name, value in vars(self).items()
+                      if not name.startswith("_"))
+        return (type(self).__module__, type(self).__qualname__,
+                tuple(sorted((name, _hashable(value)) for name, value in params.items())))
 
     def _params(self) -> dict:
         return {}
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({params})"
+        params = self._params()
+        if "epsilon" not in params and self.epsilon != type(self).epsilon:
+            params = {**params, "epsilon": self.epsilon}  # a changed stabiliser is shown
+        text = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        return f"{type(self).__name__}({text})"
 
     def __eq__(self, other):
         return isinstance(other, Rule) and self.key() == other.key()

@@ -74,17 +74,44 @@ def check_target(target, n_images, n_classes):
     return array.astype(np.int32)
 
 
-def check_named_inputs(assignment, image_shape):
-    """Every rule's named inputs (z^B's bounds) must broadcast to one image."""
-    for rule in assignment.values():
+def _fits(value, shape):
+    try:
+        return np.broadcast_shapes(value.shape, tuple(shape)) == tuple(shape)
+    except ValueError:
+        return False
+
+
+def _input_shape(steps, i):
+    """The shape of the input of step ``i`` (without the batch axis), from the Keras tensor
+    of the layer before it (public API), or None where it cannot be read."""
+    try:
+        (source,) = steps[i].inputs
+        shape = tuple(steps[source].layer.output.shape)
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return None if any(d is None for d in shape[1:]) else tuple(shape[1:])
+
+
+def check_named_inputs(steps, assignment, paths, image_shape):
+    """Every rule's named inputs (z^B's bounds) must fit the layer they are used on: bounds of
+    the images (broadcasting to one image) where the layer reads the images -- possibly
+    zero-padded, then the bounds are padded with zeros likewise -- and bounds of the layer's own
+    input everywhere else."""
+    for index, rule in assignment.items():
         for name, value in rule.named_inputs().items():
             value = np.asarray(value)
-            try:
-                fits = np.broadcast_shapes(value.shape, image_shape) == tuple(image_shape)
-            except ValueError:
-                fits = False
-            if not fits:
-                raise ValueError(f"{type(rule).__name__} {name} has shape {value.shape}, which "
-                                 f"does not broadcast to one image of shape {image_shape}; give "
-                                 f"a scalar, one value per channel ({image_shape[-1]},), or a "
-                                 "full image.")
+            step = steps[index]
+            if paths[index] is not None:
+                if not _fits(value, image_shape):
+                    raise ValueError(
+                        f"{type(rule).__name__} {name} has shape {value.shape}, which does not "
+                        f"broadcast to one image of shape {tuple(image_shape)}; give a scalar, "
+                        f"one value per channel ({image_shape[-1]},), or a full image.")
+                continue
+            shape = _input_shape(steps, index)
+            if shape is not None and not _fits(value, shape):
+                raise ValueError(
+                    f"{type(rule).__name__} {name} has shape {value.shape}, but it is used on "
+                    f"layer '{step.name}' ({step.class_name}), whose input of shape {shape} is "
+                    f"not the images: bounds there must broadcast to {shape}. z^B belongs on "
+                    "the first layer, the one that reads the images.")

@@ -38,7 +38,10 @@ def _branch_input(name, a, named):
         return tf.minimum(a, tf.zeros_like(a))
     if name == "ones":
         return tf.ones_like(a)
-    return tf.broadcast_to(tf.constant(np.asarray(named[name]), dtype=a.dtype), tf.shape(a))
+    value = named[name]
+    if not tf.is_tensor(value):
+        value = tf.constant(np.asarray(value), dtype=a.dtype)
+    return tf.broadcast_to(value, tf.shape(a))
 
 
 def _is_plain(groups):
@@ -112,7 +115,7 @@ _PLAIN = _PlainBranch()
 
 
 def linear_term(step, kernel, bias):
-    """``term(x, branch)`` of a Dense/Conv2D step: ``sign · layer(x, ρ(W), ρ(b))``."""
+    """``term(x, branch)`` of a weighted step: ``sign · layer(x, ρ(W), ρ(b))``."""
     def term(x, branch):
         b = None if branch.bias is False or bias is None else _modify(branch.bias, bias)
         t = _layers.linear(step, x, _modify(branch.weight, kernel), b)
@@ -175,7 +178,8 @@ def prune(groups, input_nonnegative=False, nonpositive_outputs_irrelevant=False)
 # --------------------------------------------------------------------------------------------
 
 def lrp_step(layer, a, relevance, rule: Rule):
-    """The generic LRP step through ONE Dense or Conv2D Keras layer (eager or in a graph).
+    """The generic LRP step through ONE Dense, Conv2D or DepthwiseConv2D Keras layer (eager or
+    in a graph).
 
     ``z = ε + ρ(W)·a``; ``s = R / z``; ``c = ρ(W)ᵀ s`` (a gradient); ``R_in = a ⊙ c``.
 
@@ -188,7 +192,7 @@ def lrp_step(layer, a, relevance, rule: Rule):
 
     handler = _layers.handler_of(layer)
     if handler is None or not handler.weighted:
-        raise ValueError(f"lrp_step needs a Dense or Conv2D layer, got "
+        raise ValueError(f"lrp_step needs a Dense, Conv2D or DepthwiseConv2D layer, got "
                          f"{_layers.describe(layer)}.")
     step = _layers.linear_step(layer, handler.kind)
     dtype = layer.kernel.dtype
