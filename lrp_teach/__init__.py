@@ -25,7 +25,7 @@ _LAZY = {
 _SUBMODULES = {
     "rules", "composites", "propagate", "baselines", "images", "viz", "taylor", "toy", "shapes",
     "metrics", "vgg16", "widgets", "exercises", "setup", "canonizers", "reference",
-    "weights", "lecture", "numeric", "efficientnet",
+    "weights", "lecture", "numeric", "efficientnet", "torch_legacy",
 }
 
 
