@@ -36,7 +36,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 #: notebooks with an explorer (add later ones here)
-EXPLORER_NOTEBOOKS = ("02_root_points.ipynb", "05_vgg16_lrp.ipynb")
+EXPLORER_NOTEBOOKS = ("02_root_points.ipynb", "05_vgg16_lrp.ipynb", "06_efficientnet_lrp.ipynb")
 
 CHROMIUM_CANDIDATES = (
     "chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
