@@ -61,10 +61,11 @@ def test_prediction_accepts_every_choice_and_rejects_anything_else(capsys):
 
 
 @pytest.mark.parametrize("with_, without, outcome", [
-    (0.12, 0.999, check.CHOICES[2]),
+    (0.12, 0.999, check.CHOICES[3]),
     (0.12, 0.001, check.CHOICES[0]),
     (0.12, 0.125, check.CHOICES[1]),
-    (0.12, 0.5, None),
+    (0.001, 0.05, check.CHOICES[2]),
+    (0.12, 1.5, None),
 ])
 def test_compare_prediction(capsys, with_, without, outcome):
     for choice in check.CHOICES:

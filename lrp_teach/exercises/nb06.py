@@ -119,17 +119,21 @@ def add_split(student_function) -> bool:
 
 #: The choices of exercise 2 (what the share of the logit reaching the pixels does when the rules
 #: leave the biases out).
-CHOICES = ("falls towards 0", "stays about the same", "rises to about 100 %")
+CHOICES = ("falls towards 0", "stays about the same", "rises, but stays well below 100 %",
+           "rises to about 100 %")
 
 
 def _share_outcome(share_with, share_without) -> str:
-    """Which of CHOICES a measured pair of shares (with biases, without) is."""
+    """Which of CHOICES a measured pair of shares (with the biases in the rules, without) is."""
+    scale = max(abs(share_with), 1e-12)
     if abs(share_without - 1.0) < 0.05:
-        return CHOICES[2]
-    if abs(share_without) < 0.05 * max(abs(share_with), 1e-12):
+        return CHOICES[3]
+    if abs(share_without) < 0.05 * scale:
         return CHOICES[0]
-    if abs(share_without - share_with) <= 0.1 * max(abs(share_with), 1e-12):
+    if abs(share_without - share_with) <= 0.1 * scale:
         return CHOICES[1]
+    if share_with < share_without < 0.95:
+        return CHOICES[2]
     return "something else"
 
 
