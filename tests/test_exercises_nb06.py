@@ -73,7 +73,7 @@ def test_compare_prediction(capsys, with_, without, outcome):
         out = capsys.readouterr().out
         assert held == (choice == outcome)
         assert out.startswith("✔" if held else "✘")
-        assert f"{with_:.0%}" in out and f"{without:.0%}" in out
+        assert f"{100 * with_:.2g} %" in out and f"{100 * without:.2g} %" in out
 
 
 def test_compare_prediction_does_not_raise_when_not_done(capsys):

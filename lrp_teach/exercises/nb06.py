@@ -137,6 +137,11 @@ def _share_outcome(share_with, share_without) -> str:
     return "something else"
 
 
+def _percent(value) -> str:
+    """A share as a percentage with two significant digits (0.031 % and 4.3 % alike)."""
+    return f"{100 * value:.2g} %"
+
+
 def _recorded(exercise, student_function):
     __tracebackhide__ = True
     answer = call_student(exercise, student_function)
@@ -159,8 +164,8 @@ def compare_prediction(student_function, share_with, share_without) -> bool:
     """After the measurement: prints whether the prediction held (never raises, so that the
     notebook runs on in a student version with the exercise unsolved). Returns True if it held."""
     exercise = "Exercise 2 (your prediction, measured)"
-    measured = (f"measured: {share_with:.0%} of the logit reaches the pixels with the biases in the "
-                f"rules, {share_without:.0%} without them")
+    measured = (f"measured: {_percent(share_with)} of the logit reaches the pixels with the biases "
+                f"in the rules, {_percent(share_without)} without them")
     try:
         answer = _recorded(exercise, student_function)
     except AssertionError as error:   # not done yet, or not one of the choices
