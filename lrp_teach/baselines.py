@@ -39,7 +39,7 @@ def _target_logit(logits, target):
 def _gradient_function(steps, dtype):
     from ._tf import tf
 
-    @tf.function(reduce_retracing=False)
+    @tf.function(reduce_retracing=False, autograph=False)  # plain Python loops: nothing to convert
     def run(x, target):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -74,7 +74,7 @@ def gradient_x_input(model, images, target=None):
 def _grad_cam_function(steps, dtype, index):
     from ._tf import tf
 
-    @tf.function(reduce_retracing=False)
+    @tf.function(reduce_retracing=False, autograph=False)  # plain Python loops: nothing to convert
     def run(x, target):
         with tf.GradientTape() as tape:
             outputs = _p.forward(steps, x, dtype, tape).outputs

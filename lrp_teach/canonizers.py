@@ -55,8 +55,10 @@ class BatchNormFold:
         if previous.kind not in _FOLDS_INTO:
             raise CannotFold(f"it follows layer '{previous.name}' ({previous.class_name})")
         if previous.relu:
+            activation = "relu" if previous.config.get("max_value") is None else "relu6"
             raise CannotFold(f"it follows layer '{previous.name}' ({previous.class_name}) "
-                             "whose activation is a ReLU (a ReLU in between cannot be folded)")
+                             f"whose activation is '{activation}' (a ReLU in between cannot be "
+                             "folded)")
         if previous.fold is not None:
             raise CannotFold(f"layer '{previous.name}' already has a BatchNormalization folded "
                              "into it")

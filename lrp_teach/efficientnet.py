@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -175,7 +176,7 @@ def locate_weights() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EfficientNetWeightsNotFound(
             f"EfficientNet-Lite0 weights not found: the Python package {PACKAGE_MODULE} is not "
-            f"installed in this environment ({os.sys.executable}).\n" + how_to_install())
+            f"installed in this environment ({sys.executable}).\n" + how_to_install())
     folders = [Path(p) / "models" for p in spec.submodule_search_locations]
     for folder in folders:
         if (folder / WEIGHTS_FILENAME).is_file():
@@ -196,21 +197,23 @@ def cache_path(md5: str = WEIGHTS_MD5) -> Path:
 # The model
 # --------------------------------------------------------------------------------------------
 
-def _conv_bn(keras, x, name, filters, kernel, stride, depthwise=False, relu6=True):
+def _conv_bn(keras, x, name, filters, kernel, stride, depthwise=False, relu6=True, dtype=None):
     if depthwise:
         x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
-                                         name=f"{name}_conv")(x)
+                                         name=f"{name}_conv", dtype=dtype)(x)
     else:
         x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                                name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=f"{name}_bn")(x)
+                                name=f"{name}_conv", dtype=dtype)(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=f"{name}_bn",
+                                        dtype=dtype)(x)
     if relu6:
-        x = keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
+        x = keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6", dtype=dtype)(x)
     return x
 
 
-def efficientnet_lite0_architecture(input_shape=(INPUT_SIZE, INPUT_SIZE, 3)):
-    """The Keras functional model, unloaded (Keras' initialisation).
+def efficientnet_lite0_architecture(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), dtype=None):
+    """The Keras functional model, unloaded (Keras' initialisation). ``dtype="float64"`` builds
+    every layer in float64 (the comparison with zennit); default: Keras' float32.
 
     Layer names: ``stem_conv/_bn/_relu6``; per block N ``blockN_expand_*`` (not in block 0),
     ``blockN_dwconv_*``, ``blockN_project_conv/_bn``, ``blockN_add`` (residual blocks);
@@ -218,20 +221,22 @@ def efficientnet_lite0_architecture(input_shape=(INPUT_SIZE, INPUT_SIZE, 3)):
     """
     from ._tf import keras
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn(keras, inputs, "stem", STEM_CHANNELS, 3, 2)
+    inputs = keras.Input(shape=input_shape, name="image", dtype=dtype)
+    x = _conv_bn(keras, inputs, "stem", STEM_CHANNELS, 3, 2, dtype=dtype)
     for spec in block_specs():
         name = f"block{spec.index}"
         block_input = x
         if spec.expansion != 1:
-            x = _conv_bn(keras, x, f"{name}_expand", spec.expanded, 1, 1)
-        x = _conv_bn(keras, x, f"{name}_dwconv", None, spec.kernel, spec.stride, depthwise=True)
-        x = _conv_bn(keras, x, f"{name}_project", spec.out_channels, 1, 1, relu6=False)
+            x = _conv_bn(keras, x, f"{name}_expand", spec.expanded, 1, 1, dtype=dtype)
+        x = _conv_bn(keras, x, f"{name}_dwconv", None, spec.kernel, spec.stride, depthwise=True,
+                     dtype=dtype)
+        x = _conv_bn(keras, x, f"{name}_project", spec.out_channels, 1, 1, relu6=False,
+                     dtype=dtype)
         if spec.residual:
-            x = keras.layers.Add(name=f"{name}_add")([x, block_input])
-    x = _conv_bn(keras, x, "head", HEAD_CHANNELS, 1, 1)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = keras.layers.Dense(NUM_CLASSES, name="logits")(x)
+            x = keras.layers.Add(name=f"{name}_add", dtype=dtype)([x, block_input])
+    x = _conv_bn(keras, x, "head", HEAD_CHANNELS, 1, 1, dtype=dtype)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, name="logits", dtype=dtype)(x)
     return keras.Model(inputs, outputs, name="efficientnet_lite0")
 
 
@@ -357,7 +362,7 @@ def _read_checked(path: Path) -> str:
 
 
 def build_efficientnet_lite0(weights="imagenet", *, cache: bool = True, seed: int = 0,
-                             input_shape=(INPUT_SIZE, INPUT_SIZE, 3)):
+                             input_shape=(INPUT_SIZE, INPUT_SIZE, 3), dtype=None):
     """EfficientNet-Lite0 for LRP (logits, no softmax) and where its weights came from.
 
     weights : ``"imagenet"`` (the ``.pth`` of the installed package, :func:`locate_weights`), a
@@ -366,20 +371,21 @@ def build_efficientnet_lite0(weights="imagenet", *, cache: bool = True, seed: in
         initialisation, not seeded).
     cache : read the converted weights from, or write them to, :func:`cache_path` (a corrupt
         cache file is replaced).
+    dtype : the layers' dtype (default Keras' float32; ``"float64"`` for exact comparisons).
 
     Returns ``(model, EfficientNetSource)``; the source is ``None`` for ``"random"`` and ``None``.
     """
     if weights is None:
-        return efficientnet_lite0_architecture(input_shape), None
+        return efficientnet_lite0_architecture(input_shape, dtype), None
     if isinstance(weights, str) and weights == "random":
-        model = efficientnet_lite0_architecture(input_shape)
+        model = efficientnet_lite0_architecture(input_shape, dtype)
         set_state_dict(model, random_state_dict(seed))
         return model, None
     path = locate_weights() if (isinstance(weights, str) and weights == "imagenet") \
         else Path(weights).expanduser()
     # Find and check the file first: building the model takes seconds, a missing file should not.
     md5 = _read_checked(path)
-    model = efficientnet_lite0_architecture(input_shape)
+    model = efficientnet_lite0_architecture(input_shape, dtype)
     cached = cache_path(md5) if cache else None
     if cached is not None and cached.is_file():
         try:

@@ -11,6 +11,8 @@ that decides the class:
 - relevance rank accuracy  = |top-K pixels by R  ∩  GT| / K,   K = |GT|
 - pointing game            = 1 if argmax_p R_p lies in GT, else 0   (Zhang et al. 2016)
 
+(ties in the ranking broken at random, seeded, in both and in pixel flipping)
+
 Pixel flipping (Samek et al. 2017): replace the pixels in order of decreasing relevance (most
 relevant first), a few at a time, and record the explained logit f(x^(k)) after each step. A good
 explanation finds the evidence first, so the logit drops fast. Its summary is the area over the
@@ -24,7 +26,8 @@ class first; for maps >= 0 the same as by |R|) or by |R|; ties are broken at ran
 distribution) is measured by flipping in *random* orders (several seeds): a method's score is its
 AOPC minus the random orderings' AOPC on the same images, with a bootstrap interval over the
 images (:func:`bootstrap_interval`). :func:`replacement_values` offers uniform noise, the mean
-colour and a local blur.
+colour, a local blur and the image's own pixels shuffled. :func:`edge_map` is a control that
+ignores the network (the image's Sobel edges).
 
 Sanity check (Adebayo et al. 2018): re-initialise the layers from the top down
 (:func:`cascading_randomization`) and compare each method's maps with the original ones with
@@ -82,31 +85,59 @@ def relevance_mass_accuracy(relevance, masks) -> np.ndarray:
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
 
 
-def relevance_rank_accuracy(relevance, masks) -> np.ndarray:
+def relevance_rank_accuracy(relevance, masks, seed: int | None = 0) -> np.ndarray:
     """Fraction of the K most relevant pixels that lie in the mask, K = mask size, per image.
 
-    Ties are broken by pixel order (a stable sort), so a constant map scores like the first K
-    pixels in reading order.
+    "Most relevant" = highest signed pixel relevance. Ties (e.g. the zeros of a Grad-CAM or z⁺
+    map) are broken in a random order drawn from ``seed``, as in :func:`flipping_order`, so no
+    method profits from the pixels' reading order; ``seed=None`` keeps reading order.
     """
     pixels = pixel_relevance(relevance)
     masks = _masks(masks, pixels.shape)
-    flat = pixels.reshape(len(pixels), -1)
+    order = flipping_order(pixels, by="signed", seed=seed)
     flat_masks = masks.reshape(len(masks), -1)
-    scores = np.empty(len(flat))
-    for i, (values, mask) in enumerate(zip(flat, flat_masks)):
+    scores = np.empty(len(order))
+    for i, (ranked, mask) in enumerate(zip(order, flat_masks)):
         k = int(mask.sum())
-        top = np.argsort(-values, kind="stable")[:k]
-        scores[i] = mask[top].mean()
+        scores[i] = mask[ranked[:k]].mean()
     return scores
 
 
-def pointing_game(relevance, masks) -> np.ndarray:
-    """1.0 where the single most relevant pixel lies in the mask, else 0.0 (first maximum wins)."""
+def pointing_game(relevance, masks, seed: int | None = 0) -> np.ndarray:
+    """1.0 where the single most relevant pixel lies in the mask, else 0.0.
+
+    When several pixels share the maximum, one of them is drawn at random (``seed``), the same
+    tie-breaking as :func:`relevance_rank_accuracy` and :func:`flipping_order`; ``seed=None``
+    takes the first in reading order.
+    """
     pixels = pixel_relevance(relevance)
     masks = _masks(masks, pixels.shape)
-    flat = pixels.reshape(len(pixels), -1)
-    hits = masks.reshape(len(masks), -1)[np.arange(len(flat)), flat.argmax(axis=1)]
+    top = flipping_order(pixels, by="signed", seed=seed)[:, 0]
+    hits = masks.reshape(len(masks), -1)[np.arange(len(pixels)), top]
     return hits.astype(np.float64)
+
+
+def edge_map(images) -> np.ndarray:
+    """An explanation that ignores the network: the Sobel gradient magnitude of the image.
+
+    (N, H, W, C) -> (N, H, W): per colour channel sqrt(Gx² + Gy²) with the 3×3 Sobel kernels
+    (edges replicated at the border), summed over the channels. A control for any evaluation: a
+    method must beat what the image's edges alone score.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C), got {images.shape}.")
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w = images.shape[1:3]
+
+    def shifted(dy, dx):
+        return padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+    gx = (shifted(-1, 1) + 2 * shifted(0, 1) + shifted(1, 1)
+          - shifted(-1, -1) - 2 * shifted(0, -1) - shifted(1, -1))
+    gy = (shifted(1, -1) + 2 * shifted(1, 0) + shifted(1, 1)
+          - shifted(-1, -1) - 2 * shifted(-1, 0) - shifted(-1, 1))
+    return np.sqrt(gx * gx + gy * gy).sum(axis=-1)
 
 
 def dilate(masks, pixels: int = 1) -> np.ndarray:
@@ -159,7 +190,10 @@ def replacement_values(images, replacement="uniform", seed: int = 0) -> np.ndarr
 
     "uniform": fresh U[0, 1] colours (seeded); "mean": the image's mean colour; "blur": the image
     averaged over a 9×9 window (a crude inpainting: the flipped pixel takes its neighbourhood's
-    colour); a number: that constant.
+    colour -- which inside a flat-coloured region is the region's own colour, so it removes little
+    there); "shuffle": the colour of another pixel of the same image, drawn at random (a seeded
+    permutation of the pixel positions per image: colours the image really has, mostly of its
+    background); a number: that constant.
     """
     images = np.asarray(images, dtype=np.float32)
     if isinstance(replacement, str):
@@ -169,8 +203,14 @@ def replacement_values(images, replacement="uniform", seed: int = 0) -> np.ndarr
             return np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape).copy()
         if replacement == "blur":
             return _box_blur(images, radius=4)
-        raise ValueError(f"replacement must be 'uniform', 'mean', 'blur' or a number, got "
-                         f"{replacement!r}.")
+        if replacement == "shuffle":
+            rng = np.random.default_rng(seed)
+            n, height, width, channels = images.shape
+            flat = images.reshape(n, height * width, channels)
+            source = np.stack([rng.permutation(height * width) for _ in range(n)])
+            return np.take_along_axis(flat, source[..., None], axis=1).reshape(images.shape)
+        raise ValueError(f"replacement must be 'uniform', 'mean', 'blur', 'shuffle' or a number, "
+                         f"got {replacement!r}.")
     return np.full(images.shape, float(replacement), dtype=np.float32)
 
 

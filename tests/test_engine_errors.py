@@ -35,7 +35,7 @@ def test_unsupported_layer_is_named_before_any_computation(layer, cls, no_comput
         lt.explain(model, X)
     message = str(error.value)
     assert f"Unsupported layer 'bn' ({cls})" in message
-    assert "supports: InputLayer, Conv2D, Dense, MaxPooling2D" in message
+    assert "supports: InputLayer, Conv2D, DepthwiseConv2D, Dense, MaxPooling2D" in message
 
 
 @pytest.mark.parametrize("before,after", [
@@ -43,7 +43,7 @@ def test_unsupported_layer_is_named_before_any_computation(layer, cls, no_comput
                                                        "activation is 'relu'"),
     ([L.Conv2D(2, 3, name="conv"), L.ReLU(name="relu")], "follows layer 'relu' (ReLU)"),
     ([L.Conv2D(2, 3, name="conv"), L.MaxPooling2D(name="pool")], "follows layer 'pool'"),
-    ([], "is not preceded by a Conv2D or Dense layer"),
+    ([], "is not preceded by a Conv2D, DepthwiseConv2D or Dense layer"),
 ])
 def test_batch_normalization_elsewhere_is_named_with_what_is_supported(before, after,
                                                                         no_computation):
@@ -53,16 +53,19 @@ def test_batch_normalization_elsewhere_is_named_with_what_is_supported(before, a
     message = str(error.value)
     assert message.startswith("Unsupported layer 'bn' (BatchNormalization) here: ")
     assert after in message
-    assert "supported directly after a Conv2D or Dense layer with activation=None" in message
-    assert "supports: InputLayer, Conv2D, Dense, MaxPooling2D" in message
+    assert ("supported directly after a Conv2D, DepthwiseConv2D or Dense layer with "
+            "activation=None whose output nothing else reads") in message
+    assert "supports: InputLayer, Conv2D, DepthwiseConv2D, Dense, MaxPooling2D" in message
 
 
-def test_residual_add_is_rejected(no_computation):
+def test_multiply_is_rejected_with_the_reason(no_computation):
     inputs = keras.Input((6, 6, 1))
     h = L.Conv2D(1, 3, padding="same", activation="relu", name="conv")(inputs)
-    h = L.Add(name="residual")([h, inputs])
+    h = L.Multiply(name="gate")([h, inputs])
     model = keras.Model(inputs, L.Dense(3)(L.Flatten()(h)))
-    with pytest.raises(ValueError, match=r"Unsupported layer 'residual' \(Add\) \(residual/branching"):
+    with pytest.raises(ValueError, match=r"Unsupported layer 'gate' \(Multiply\) \(a product of "
+                                         r"two signals, e\.g\. squeeze-and-excitation, is not a "
+                                         r"linear layer"):
         lt.explain(model, X)
 
 
@@ -76,16 +79,22 @@ def test_lstm_is_rejected(no_computation):
 def test_branches_of_supported_layers_are_rejected(no_computation):
     inputs = keras.Input((4,))
     model = keras.Model(inputs, [L.Dense(2, name="a")(inputs), L.Dense(2, name="b")(inputs)])
-    with pytest.raises(ValueError, match=r"not a simple chain of layers: layers \['a', 'b'\]"):
+    with pytest.raises(ValueError, match=r"has 2 outputs \(layers \['a', 'b'\]\); the LRP engine "
+                                         r"explains one output logit from one input"):
         lt.explain(model, np.zeros((1, 4), dtype=np.float32))
+    first, second = keras.Input((4,)), keras.Input((4,))
+    model = keras.Model([first, second], L.Dense(2)(L.Add()([first, second])))
+    with pytest.raises(ValueError, match=r"has 2 inputs"):
+        lt.explain(model, [np.zeros((1, 4))] * 2)
 
 
 def test_a_layer_used_twice_is_not_a_chain(no_computation):
     inputs = keras.Input((4,))
     dense = L.Dense(4, activation="relu", name="twice")
     model = keras.Model(inputs, L.Dense(2, name="out")(dense(dense(inputs))))
-    with pytest.raises(ValueError, match=r"not a simple chain of layers: layer 'twice' \(Dense\) "
-                                         r"does not take exactly the output of the layer before"):
+    with pytest.raises(ValueError, match=r"Layer 'twice' \(Dense\) is called 2 times in model "
+                                         r"'\w+' \(a shared layer\); the LRP engine explains "
+                                         r"graphs in which every layer is called once"):
         lt.explain(model, np.zeros((1, 4), dtype=np.float32))
 
 
@@ -101,7 +110,8 @@ def test_a_subclassed_model_is_refused_not_trusted(no_computation):
     model = Doubled()
     model(np.zeros((1, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"Cannot prove that model 'doubled' \(Doubled\) is a "
-                                         r"chain of layers: .*Build it as keras.Sequential"):
+                                         r"graph of Keras layers the engine can read: it is a "
+                                         r"subclassed keras.Model.*Build it as keras.Sequential"):
         lt.explain(model, np.zeros((1, 4), dtype=np.float32))
 
     class Custom(keras.Sequential):
@@ -109,8 +119,9 @@ def test_a_subclassed_model_is_refused_not_trusted(no_computation):
             return super().call(x) * 2.0
 
     custom = Custom([keras.Input((4,)), L.Dense(2)], name="custom")
-    with pytest.raises(ValueError, match=r"'custom' \(Custom\) is a chain of layers: it is a "
-                                         r"Sequential subclass with its own call\(\)"):
+    with pytest.raises(ValueError, match=r"'custom' \(Custom\) is a graph of Keras layers the "
+                                         r"engine can read: it is a Sequential subclass with its "
+                                         r"own call\(\)"):
         lt.explain(custom, np.zeros((1, 4), dtype=np.float32))
 
 
@@ -217,7 +228,8 @@ def test_zero_weights_give_zero_relevance_not_nan():
 
 def test_model_without_weights_and_non_models():
     model = keras.Sequential([keras.Input((4,)), L.Dropout(0.1)])
-    with pytest.raises(ValueError, match="no Dense or Conv2D layer: there is nothing to explain"):
+    with pytest.raises(ValueError, match="no Dense, Conv2D or DepthwiseConv2D layer: there is "
+                                         "nothing to explain"):
         lt.explain(model, np.zeros((1, 4)))
     with pytest.raises(TypeError, match="model must be a Keras model"):
         lt.explain(lambda x: x, np.zeros((1, 4)))
@@ -236,3 +248,67 @@ def test_unbuilt_model():
     model = keras.Sequential([L.Dense(3)])
     with pytest.raises(ValueError, match=r"not built yet.*keras.Input\(shape\)"):
         lt.explain(model, np.zeros((1, 4)))
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs: what the engine refuses, and why
+# --------------------------------------------------------------------------------------------
+
+def _functional(build, shape=(6, 6, 2)):
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, build(inputs))
+
+
+@pytest.mark.parametrize("build,why", [
+    (lambda x: L.BatchNormalization(name="bn")(L.Add(name="add")(
+        [L.Conv2D(2, 3, padding="same", name="conv")(x), x])), "it follows layer 'add' (Add)"),
+    (lambda x: (lambda z: L.Add()([L.BatchNormalization(name="bn")(z), z]))(
+        L.Conv2D(2, 3, padding="same", name="conv")(x)),
+     "the output of layer 'conv' (Conv2D) is read by another layer too"),
+    (lambda x: L.BatchNormalization(name="bn")(L.DepthwiseConv2D(3, activation="relu6",
+                                                                  name="dw")(x)),
+     "it follows layer 'dw' (DepthwiseConv2D) whose activation is 'relu6'"),
+])
+def test_batch_norm_that_cannot_be_folded_in_a_graph(build, why, no_computation):
+    model = _functional(lambda x: L.Dense(3)(L.Flatten()(build(x))))
+    with pytest.raises(ValueError) as error:
+        lt.explain(model, np.zeros((1, 6, 6, 2)))
+    message = str(error.value)
+    assert message.startswith("Unsupported layer 'bn' (BatchNormalization) here: ")
+    assert why in message
+
+
+def test_smooth_activation_and_multiply_are_named_together(no_computation):
+    def block(x):
+        h = L.Conv2D(2, 3, padding="same", name="conv")(x)
+        h = L.Activation("swish", name="swish")(h)
+        gate = L.Conv2D(2, 1, activation="sigmoid", name="gate")(L.GlobalAveragePooling2D(
+            keepdims=True)(h))
+        return L.Dense(3)(L.Flatten()(L.Multiply(name="excite")([h, gate])))
+
+    with pytest.raises(ValueError) as error:
+        lt.explain(_functional(block), np.zeros((1, 6, 6, 2)))
+    message = str(error.value)
+    assert message.startswith("layer 'swish' (Activation) applies 'silu': smooth activations "
+                              "(swish/silu, gelu, tanh, ...) are outside the piecewise-linear")
+    assert ("The model has further layers the engine cannot explain: layer 'gate' (Conv2D) "
+            "with activation 'sigmoid', layer 'excite' (Multiply).") in message
+
+
+def test_a_layer_called_in_training_mode_is_refused(no_computation):
+    model = _functional(lambda x: L.Dense(3)(L.Flatten()(L.Dropout(0.5, name="drop")(
+        L.Conv2D(2, 3, activation="relu")(x), training=True))))
+    with pytest.raises(ValueError, match=r"Layer 'drop' \(Dropout\) is called with "
+                                         r"training=True.*explains the model at inference"):
+        lt.explain(model, np.zeros((1, 6, 6, 2)))
+
+
+def test_zbox_bounds_of_the_image_on_a_layer_that_does_not_read_the_image(no_computation):
+    """Bounds (3,) broadcast to the image (4, 4, 3), but the first Dense reads its flattened
+    (48,) version: named before any computation, not a BroadcastTo error inside TensorFlow."""
+    model = keras.Sequential([keras.Input((4, 4, 3)), L.Flatten(), L.Dense(3, name="dense")])
+    with pytest.raises(ValueError, match=r"ZBox low has shape \(3,\), but it is used on layer "
+                                         r"'dense' \(Dense\), whose input of shape \(48,\) is not "
+                                         r"the images"):
+        lt.explain(model, np.zeros((1, 4, 4, 3)), composite=composites.EpsilonGammaBox(
+            np.zeros(3), np.ones(3)))

@@ -92,3 +92,80 @@ def test_derive_relevance_on_line(capsys):
                lambda: relevance_on_line_right().subs(S.v1, v1), "not the course's symbols")
     fails_with(check.derive_relevance_on_line, lambda: sympy.Matrix([1, 2, 3]), "2 entries")
     fails_with(check.derive_relevance_on_line, lambda: 3, "Matrix")
+
+
+def test_predict_sensitivity_and_relevance(capsys):
+    # w = (1, 0.5), b = −0.5, x = (2, 2): f = 2.5, ∂f/∂x = w, S = w² = (1, 0.25),
+    # w² shares (0.8, 0.2) of f: R = (2, 0.5) -- written out from the formulas
+    assert check.predict_sensitivity_and_relevance(lambda: ((1.0, 0.25), (2.0, 0.5)))
+    assert "✔" in capsys.readouterr().out
+    fails_with(check.predict_sensitivity_and_relevance, not_done, "not done yet")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((2.0, 0.5), (2.0, 0.5)),
+               "adds up to f(x)")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.5), (2.0, 0.5)),
+               "squared")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((4.0, 1.0), (2.0, 0.5)),
+               "not right yet")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.25), (1.0, 0.25)),
+               "add up to f(x)")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: ((1.0, 0.25), (1.25, 1.25)),
+               "split")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: (1.0, 0.25, 2.0, 0.5), "two pairs")
+    fails_with(check.predict_sensitivity_and_relevance, lambda: (1.0, (2.0, 0.5)), "shape")
+
+
+# --- the exercises must be solved without lrp_teach.taylor ---------------------------------------
+def test_solutions_calling_lrp_teach_taylor_are_rejected(capsys):
+    # the taylor calls shown in the notebook right above each exercise
+    from lrp_teach import taylor
+
+    without = "without lrp_teach.taylor"
+    fails_with(check.derive_t, lambda: taylor.solve_root_on_line(S.w).t,
+               "taylor.solve_root_on_line", without)
+    fails_with(check.derive_relevance_on_line, lambda: taylor.solve_root_on_line(S.v).R,
+               "taylor.solve_root_on_line", without)
+    fails_with(check.root_point, lambda w, x, b: taylor.root_point("w2", w, x, b),
+               "taylor.root_point", without)
+    fails_with(check.w2_relevance, lambda w, x, b: taylor.relevance("w2", w, x, b),
+               "taylor.relevance", without)
+    # the correct solutions above (which use taylor.S) still pass
+    assert check.derive_t(derive_t_right) and check.derive_relevance_on_line(relevance_on_line_right)
+    assert check.root_point(lambda w, x, b: x - (w @ x + b) / (w @ w) * w)
+    assert check.w2_relevance(w2_right)
+    assert check.derive_t(lambda: sympy.solve(
+        sympy.Eq(taylor.S.w.dot(taylor.S.x + taylor.S.t * taylor.S.w) + taylor.S.b, 0),
+        taylor.S.t)[0])
+
+
+def test_taylor_is_found_through_imports_helpers_and_closures():
+    import functools
+
+    import lrp_teach
+    from lrp_teach.taylor import relevance as imported_relevance
+
+    fails_with(check.w2_relevance, lambda w, x, b: imported_relevance("w2", w, x, b),
+               "taylor.relevance")
+    fails_with(check.w2_relevance, lambda w, x, b: lrp_teach.taylor.relevance("w2", w, x, b),
+               "taylor.relevance")
+    fails_with(check.w2_relevance, functools.partial(imported_relevance, "w2"), "taylor.relevance")
+
+    def imports_inside(w, x, b):
+        from lrp_teach import taylor as t
+        return t.relevance("w2", w, x, b)
+
+    fails_with(check.w2_relevance, imports_inside, "taylor")
+
+    def helper(w, x, b):  # the student's own helper, which hands the work to taylor
+        return lrp_teach.taylor.root_point("w2", w, x, b)
+
+    def via_helper(w, x, b):
+        return w * (x - helper(w, x, b)) if w @ x + b > 0 else 0 * x
+
+    fails_with(check.w2_relevance, via_helper, "taylor.root_point")
+
+    def make(rule):
+        def relevance(w, x, b):
+            return imported_relevance(rule, w, x, b)
+        return relevance
+
+    fails_with(check.w2_relevance, make("w2"), "taylor.relevance")

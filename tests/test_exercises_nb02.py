@@ -83,6 +83,27 @@ def test_box_root_point(capsys):
                "w·a + b")
 
 
+def test_box_root_point_catches_a_zero_weight_counted_as_exciting():
+    def zero_as_exciting(w, x, b, low, high):
+        v = np.where(w >= 0, x - low, x - high)
+        return x - (w @ x + b) / (w @ v) * v
+    fails_with(check.box_root_point, zero_as_exciting, "weight is exactly 0")
+
+
+# --- gamma_limit_rule (a prediction) ----------------------------------------------------------
+def test_gamma_limit_rule(capsys):
+    # v = x ⊙ (1 + γ·1[w > 0]); divided by 1 + γ it tends to x ⊙ 1[w > 0], the z⁺ direction
+    assert check.gamma_limit_rule(lambda: "zplus")
+    assert "✔ gamma_limit_rule" in capsys.readouterr().out
+    assert check.gamma_limit_rule(lambda: "z⁺")                 # the aliases of taylor count
+    fails_with(check.gamma_limit_rule, not_done, "not done yet")
+    fails_with(check.gamma_limit_rule, lambda: "lrp0", "γ = 0")
+    fails_with(check.gamma_limit_rule, lambda: "w2", "neither")
+    fails_with(check.gamma_limit_rule, lambda: "zb", "neither")
+    fails_with(check.gamma_limit_rule, lambda: "gamma", "not one of")
+    fails_with(check.gamma_limit_rule, lambda: 3, "string")
+
+
 # --- gradient_x_input ------------------------------------------------------------------------
 def test_gradient_x_input(capsys):
     assert check.gradient_x_input(lambda w, x, b: w * x * (w @ x + b > 0))
@@ -92,3 +113,22 @@ def test_gradient_x_input(capsys):
     fails_with(check.gradient_x_input, lambda w, x, b: w * (w @ x + b > 0), "gradient alone")
     fails_with(check.gradient_x_input,
                lambda w, x, b: w * x / (w @ x) * max(0.0, w @ x + b), "leaves out the bias")
+
+
+def test_solutions_calling_lrp_teach_taylor_are_rejected(capsys):
+    from lrp_teach import taylor
+
+    without = "without lrp_teach.taylor"
+    fails_with(check.zplus_root_point, lambda w, x, b: taylor.root_point("zplus", w, x, b),
+               "taylor.root_point", without)
+    fails_with(check.zplus_relevance, lambda w, x, b: taylor.rule_relevance("zplus", w, x, b),
+               "taylor.rule_relevance", without)
+    fails_with(check.box_root_point,
+               lambda w, x, b, low, high: taylor.root_point("zb", w, x, b, low, high),
+               "taylor.root_point", without)
+    fails_with(check.gradient_x_input, lambda w, x, b: taylor.gradient_x_input(w, x, b),
+               "taylor.gradient_x_input", without)
+    fails_with(check.gradient_x_input, taylor.gradient_x_input, "taylor.gradient_x_input")
+    # correct solutions still pass, also next to an unrelated use of numpy
+    assert check.zplus_root_point(zplus_root_right)
+    assert check.gradient_x_input(lambda w, x, b: (w if w @ x + b > 0 else np.zeros_like(w)) * x)

@@ -58,6 +58,8 @@ def test_zplus_layer_accepts_right_answer(capsys):
 @pytest.mark.parametrize("wrong, message", [
     (not_done, "not done yet"),
     (lambda a, w, R, e=1e-9: a * ((R / (a @ w)) @ w.T), "plain weights w"),
+    (lambda a, w, R, e=1e-9: a * ((R / (e + a @ np.maximum(w, 0))) @ w.T),
+     "step 3 uses the plain weights"),
     (lambda a, w, R, e=1e-9: (R / (e + a @ np.maximum(w, 0))) @ np.maximum(w, 0).T,
      "returned c"),
     (lambda a, w, R, e=1e-9: a * (R @ np.maximum(w, 0).T), "step 2 is missing"),
@@ -117,11 +119,37 @@ def test_absorbed_accepts_the_subtraction_route():
 
 @pytest.mark.parametrize("wrong, message", [
     (not_done, "not done yet"),
-    (lambda a, w, b, R: (b * R).sum(axis=1), "bₖ / zₖ"),
+    (lambda a, w, b, R: (b * R).sum(axis=1), "not bₖ · Rₖ: which fraction"),
     (lambda a, w, b, R: np.full(len(a), b.sum()), "not only on the biases"),
     (lambda a, w, b, R: b * R / (a @ w + b), "one number per sample"),
     (lambda a, w, b, R: -absorbed_right(a, w, b, R), "opposite sign"),
 ])
 def test_absorbed_rejects_mistakes(wrong, message):
-    with pytest.raises(ExerciseFailed, match=message):
+    with pytest.raises(ExerciseFailed, match=message) as error:
         check.absorbed_by_bias(wrong)
+    assert "/ zₖ" not in str(error.value)               # feedback, not the answer
+
+
+# ---------------------------------------------------------------- exercise 5: the logit's offset
+def test_shift_factor_accepts_right_answer(capsys):
+    assert check.zplus_shift_factor(lambda f1, shift: (f1 + shift) / f1)
+    assert "✔ Exercise 5" in capsys.readouterr().out
+
+
+def test_shift_factor_accepts_the_equivalent_form():
+    assert check.zplus_shift_factor(lambda f1, shift: 1 + shift / f1)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (not_done, "not done yet"),
+    (lambda f1, shift: 1.0, "the explained number does"),
+    (lambda f1, shift: f1 + shift, "shifted logit, not a factor"),
+    (lambda f1, shift: shift, "the shift itself, not a factor"),
+    (lambda f1, shift: f1 / (f1 + shift), "upside down"),
+    (lambda f1, shift: (f1 + shift) / (f1 - shift), "does not match"),
+    (lambda f1, shift: "bigger", "one number"),
+])
+def test_shift_factor_rejects_mistakes(wrong, message):
+    with pytest.raises(ExerciseFailed, match=message) as error:
+        check.zplus_shift_factor(wrong)
+    assert "(f1 + shift)" not in str(error.value)       # feedback, not the answer

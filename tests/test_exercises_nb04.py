@@ -14,14 +14,15 @@ EPS = 1e-6
 # ---------------------------------------------------------------- exercise 1: Conv2D γ step
 
 def _conv_gamma(a, kernel, bias, relevance, gamma, weights="gamma", bias_term="gamma",
-                backward="same", transpose=True, times_input=True, epsilon=EPS):
+                backward="same", transpose=True, times_input=True, epsilon=EPS,
+                signed_epsilon=True):
     w = {"gamma": kernel + gamma * tf.maximum(kernel, 0.0), "plain": tf.constant(kernel),
          "plus": tf.maximum(kernel, 0.0)}[weights]
     b = {"gamma": bias + gamma * tf.maximum(bias, 0.0), "plain": tf.constant(bias),
          "none": 0.0, "plus": tf.maximum(bias, 0.0)}[bias_term]
     z = tf.nn.conv2d(a, w, strides=1, padding="SAME") + b
     if epsilon:
-        z = z + epsilon * tf.where(z >= 0, 1.0, -1.0)
+        z = z + epsilon * (tf.where(z >= 0, 1.0, -1.0) if signed_epsilon else 1.0)
     s = relevance / z
     w_back = w if backward == "same" else tf.constant(kernel)
     if transpose:
@@ -84,6 +85,7 @@ def test_conv_gamma_reference_equals_the_engine():
     (dict(times_input=False), "Step 4"),
     (dict(transpose=False), "conv2d_transpose"),
     (dict(epsilon=0.0), "NaN or inf.*ε"),
+    (dict(signed_epsilon=False), "SIGN of z"),
 ])
 def test_conv_gamma_names_typical_mistakes(switches, message):
     with pytest.raises(ExerciseFailed, match=message):

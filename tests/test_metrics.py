@@ -54,6 +54,52 @@ def test_pointing_game_known_values():
     assert scores.tolist() == [1.0, 0.0]
 
 
+def test_ties_are_broken_at_random_in_rank_accuracy_and_pointing_game():
+    # a flat map (Grad-CAM's zeros, a z⁺ map without evidence): every pixel ties. With reading
+    # order the mask in the first rows would always win; random ties score the mask's share.
+    masks = np.zeros((400, 8, 8), bool)
+    masks[:, :2, :] = True                          # the first 16 pixels in reading order: 1/4
+    flat = np.zeros((400, 8, 8))
+    assert metrics.relevance_rank_accuracy(flat, masks, seed=None).mean() == 1.0
+    assert metrics.pointing_game(flat, masks, seed=None).mean() == 1.0
+    assert abs(metrics.relevance_rank_accuracy(flat, masks).mean() - 0.25) < 0.02
+    assert abs(metrics.pointing_game(flat, masks).mean() - 0.25) < 0.07
+    # seeded: the same seed, the same result; ties only -- a strict maximum still wins
+    np.testing.assert_array_equal(metrics.pointing_game(flat, masks, seed=3),
+                                  metrics.pointing_game(flat, masks, seed=3))
+    peak = flat.copy()
+    peak[:, 7, 7] = 1.0                             # outside the mask
+    assert metrics.pointing_game(peak, masks).sum() == 0.0
+
+
+def test_edge_map_is_the_sobel_magnitude():
+    image = np.zeros((1, 6, 6, 1))
+    image[0, :, 3:, 0] = 1.0                        # a vertical step between columns 2 and 3
+    edges = metrics.edge_map(image)[0]
+    # Sobel Gx at the step: (1 + 2 + 1) * 1 = 4 on both columns next to it, 0 elsewhere
+    np.testing.assert_allclose(edges[:, 2], 4.0)
+    np.testing.assert_allclose(edges[:, 3], 4.0)
+    np.testing.assert_allclose(edges[:, [0, 1, 4, 5]], 0.0)
+    # a horizontal step gives the same magnitude (Gy); channels add up
+    both = np.concatenate([image, np.transpose(image, (0, 2, 1, 3))], axis=-1)
+    turned = metrics.edge_map(both)[0]
+    np.testing.assert_allclose(turned, edges + edges.T)
+    with pytest.raises(ValueError, match="N, H, W, C"):
+        metrics.edge_map(image[0])
+
+
+def test_shuffle_replacement_takes_the_images_own_pixels():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 5, 5, 3)).astype(np.float32)
+    fill = metrics.replacement_values(images, "shuffle", seed=1)
+    for original, shuffled in zip(images, fill):
+        a = sorted(map(tuple, original.reshape(-1, 3)))
+        b = sorted(map(tuple, shuffled.reshape(-1, 3)))
+        assert a == b                                # a permutation of the image's own colours
+    assert not np.array_equal(fill, images)
+    np.testing.assert_array_equal(fill, metrics.replacement_values(images, "shuffle", seed=1))
+
+
 def test_bad_masks_are_explained():
     with pytest.raises(ValueError, match="one .H, W. boolean mask"):
         metrics.relevance_mass_accuracy(np.ones((1, 4, 4)), np.ones((1, 3, 3), bool))

@@ -2,8 +2,13 @@
 
 In a temporary course directory, with the environment's ``bin`` on ``PATH`` (nbgrader needs it):
 
-- ``nbgrader generate_assignment`` accepts the fixture notebook and every real notebook, and the
-  released versions hold stubs instead of solutions;
+- ``nbgrader generate_assignment`` accepts the fixture notebook and every real notebook, one
+  assignment per week of the schedule (tools/course_schedule.py), and the released versions hold
+  stubs instead of solutions;
+- the weekly round trip on the real notebooks: ``autograde`` scores the untouched release 0 and
+  the instructor's notebooks full marks (week 1 here, as every week is made the same way: the
+  later weeks run a trained network, VGG16, EfficientNet, and would add minutes to make test;
+  their release is checked above);
 - ``nbgrader autograde`` scores an untouched student version 0 and the instructor's solutions full
   marks (each check cell is one point);
 - nbval is unaffected by the nbgrader metadata (it compares outputs only): a notebook executed by
@@ -33,6 +38,13 @@ from exercise_helpers import (
 )
 
 run_notebooks = _load_tool("run_notebooks")
+course_schedule = _load_tool("course_schedule")
+#: weeks whose notebooks run in about a minute: their autograde round trip is part of make test
+AUTOGRADED_WEEKS = ("week1",)
+#: what INSTRUCTORS.md tells instructors to pass to autograde: nbgrader's defaults give a cell's
+#: printed output 4 s after it ran (raise_on_iopub_timeout), less than importing TensorFlow can
+#: take on a busy machine
+AUTOGRADE_TIMEOUTS = ("--Execute.timeout=900", "--Execute.iopub_timeout=120")
 BIN = Path(sys.executable).parent  # the environment's bin/: nbgrader, jupyter, the kernel
 
 pytestmark = pytest.mark.slow
@@ -74,10 +86,17 @@ def courses(tmp_path_factory):
                            start_nbgrader(fixture_course, "generate_assignment", "ps1"))}
     if NOTEBOOKS:
         course = tmp_path_factory.mktemp("course")
-        (course / "source" / "lrp").mkdir(parents=True)
-        for notebook in NOTEBOOKS:
-            shutil.copy(notebook, course / "source" / "lrp" / notebook.name)
-        running["course"] = (course, start_nbgrader(course, "generate_assignment", "lrp"))
+        weeks = course_schedule.write_nbgrader_course(course, NOTEBOOKS)
+        # one process at a time (nbgrader takes seconds to import): the weeks in a row
+        script = ("import subprocess, sys\n"
+                  "for week in sys.argv[2:]:\n"
+                  "    subprocess.run([sys.argv[1], 'generate_assignment', week,\n"
+                  f"                    '--CourseDirectory.root={course}'], check=True)\n")
+        executable = shutil.which("nbgrader", path=str(BIN))
+        running["course"] = (course, subprocess.Popen(
+            [sys.executable, "-c", script, str(executable), *weeks], cwd=course,
+            env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        running["course"][1].weeks = weeks
     yield running
     for _, process in running.values():  # e.g. a test deselected with -k: do not leave it running
         if process.poll() is None:
@@ -123,15 +142,50 @@ def test_autograde_scores_stubs_zero_and_solutions_full_marks(fixture_course):
     assert len(errors) == 3 and all("not done yet" in error.evalue for error in errors)
 
 
-@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks/NN_*.ipynb yet")
-def test_generate_assignment_on_the_course_notebooks(courses):
+@pytest.fixture(scope="module")
+def weekly_course(courses):
     course, process = courses["course"]
+    weeks = process.weeks
     finish(process, COURSE_HINT)
-    for notebook in NOTEBOOKS:
-        released = course / "release" / "lrp" / notebook.name
-        assert released.exists(), f"{notebook.name} was not released"
-        assert_no_solution_survives(nbformat.read(notebook, as_version=4),
-                                    nbformat.read(released, as_version=4))
+    return course, weeks
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks/NN_*.ipynb yet")
+def test_generate_assignment_per_week_on_the_course_notebooks(weekly_course):
+    course, weeks = weekly_course
+    assert list(weeks) == [f"week{n}" for n in range(1, 5)]
+    released_names = [name for names in weeks.values() for name in names]
+    assert sorted(released_names) == [nb.name for nb in NOTEBOOKS]  # each notebook in one week
+    for week, names in weeks.items():
+        for name in names:
+            released = course / "release" / week / name
+            assert released.exists(), f"{name} was not released in {week}"
+            assert_no_solution_survives(nbformat.read(REPO / "notebooks" / name, as_version=4),
+                                        nbformat.read(released, as_version=4))
+
+
+def _check_cells(path: Path) -> int:
+    nb = nbformat.read(path, as_version=4)
+    return sum(bool(cell.metadata.get("nbgrader", {}).get("grade")) for cell in nb.cells)
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks/NN_*.ipynb yet")
+@pytest.mark.parametrize("week", AUTOGRADED_WEEKS)
+def test_weekly_autograde_scores_the_release_zero_and_the_solutions_full(weekly_course, week):
+    from nbgrader.api import Gradebook
+
+    course, weeks = weekly_course
+    points = sum(_check_cells(REPO / "notebooks" / name) for name in weeks[week])
+    assert points >= 3, f"{week} grades {points} check cells"
+    for student, folder in (("stub", "release"), ("solved", "source")):
+        shutil.copytree(course / folder / week, course / "submitted" / student / week)
+    finish(start_nbgrader(course, "autograde", week, "--create", *AUTOGRADE_TIMEOUTS),
+           timeout=1200)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        stub = gradebook.find_submission(week, "stub")
+        solved = gradebook.find_submission(week, "solved")
+        assert (stub.score, stub.max_score) == (0, points)
+        assert (solved.score, solved.max_score) == (points, points)
 
 
 def test_nbval_passes_on_a_notebook_with_nbgrader_metadata(tmp_path):

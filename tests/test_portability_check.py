@@ -117,3 +117,43 @@ def test_excerpt_relabels_pytest_diff_and_keeps_the_exception():
               "Mismatched elements: 2 / 20402 (0.0098%)\n")
     excerpt = tool.excerpt_of_failure(raised)
     assert excerpt[0] == "AssertionError:" and "Mismatched elements: 2 / 20402 (0.0098%)" in excerpt
+
+
+def test_the_two_mixed_configurations_change_everything_the_four_single_ones_change():
+    tool = load_tool()
+    mixed_a, mixed_b = tool.CONFIGS["mixed-a"][1], tool.CONFIGS["mixed-b"][1]
+    assert mixed_a == {**tool.CONFIGS["4-threads"][1], **tool.CONFIGS["sse41-cpu"][1]}
+    assert mixed_b == {**tool.CONFIGS["1-thread"][1], **tool.CONFIGS["xla"][1]}
+    for single in tool.SINGLE_CONFIGS:   # each single change is inside one of the two
+        variables = tool.CONFIGS[single][1].items()
+        assert variables <= mixed_a.items() or variables <= mixed_b.items(), single
+    assert mixed_a["TF_ENABLE_ONEDNN_OPTS"] != mixed_b["TF_ENABLE_ONEDNN_OPTS"]  # both ways
+    assert tool.DEFAULT_CONFIGS == ("mixed-a", "mixed-b")
+
+
+def test_ci_runs_make_test_under_one_mixed_configuration_and_portability_under_the_other():
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert "--shell-env mixed-a)" in script and "make portability CONFIGS=mixed-b" in script
+    assert script.index("--shell-env mixed-a") < script.index("    make test")
+
+
+def test_shell_env_prints_exactly_the_configuration(capsys):
+    tool = load_tool()
+    assert tool.main(["--shell-env", "mixed-b"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("unset ") and set(lines[0].split()[1:]) == set(tool.CONTROLLED)
+    assert "export TF_XLA_FLAGS='--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit'" in lines
+    assert len(lines) == 1 + len(tool.CONFIGS["mixed-b"][1])
+
+
+def test_a_timeout_is_reported_as_such_with_the_last_cells_reached(repo, monkeypatch):
+    tool = load_tool()
+
+    def too_slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], 5, output=b"nb.ipynb::Cell 3 PASSED\n")
+    monkeypatch.setattr(tool.subprocess, "run", too_slow)
+    results, _ = tool.run_config("1-thread", [Path("nb.ipynb")], {}, timeout=5)
+    (result,) = results
+    assert not result.passed
+    assert result.excerpt[-1] == "nbval did not finish within 5 s (--timeout)"
+    assert "nb.ipynb::Cell 3 PASSED" in result.excerpt

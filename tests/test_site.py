@@ -2,6 +2,7 @@
 the browser check is tools/check_site.py (`make site-check`, run by .ci/run)."""
 
 import importlib.util
+import html as html_module
 import json
 import re
 import sys
@@ -56,17 +57,22 @@ def test_every_page_is_built_with_navigation_and_license_footer(site):
         assert all(f'href="{other}"' in nav for other in pages), f"{name}: navigation incomplete"
 
 
+def _graded(cell) -> bool:
+    grading = cell.metadata.get("nbgrader", {})
+    return bool(grading.get("solution") or grading.get("grade"))
+
+
 def test_notebook_page_shows_the_committed_outputs(site):
     out, _ = site
     nb = nbformat.read(NOTEBOOKS[0], as_version=4)
     page = (out / "01_taylor_decomposition.html").read_text()
-    pngs = [o["data"]["image/png"] for c in nb.cells if c.cell_type == "code"
+    pngs = [o["data"]["image/png"] for c in nb.cells if c.cell_type == "code" and not _graded(c)
             for o in c.outputs if "image/png" in o.get("data", {})]
     assert pngs, "notebook 01 should have figures"
     for png in pngs:   # each committed figure is embedded byte for byte
         assert png.strip().replace("\n", "")[:200] in page.replace("\n", "")
-    streams = [o["text"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-               if o.get("output_type") == "stream"]
+    streams = [o["text"] for c in nb.cells if c.cell_type == "code" and not _graded(c)
+               for o in c.outputs if o.get("output_type") == "stream"]
     assert any(line.strip() and line.strip() in page for line in streams[0].splitlines())
 
 
@@ -86,12 +92,70 @@ def test_the_site_needs_no_internet(site):
     assert (mathjax / "LICENSE").exists()
 
 
-def test_downloads_are_the_notebook_and_its_student_version(site):
+def _solution_lines(path):
+    """Lines between the solution markers in the instructor notebook."""
+    lines = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN SOLUTION" in line or "END SOLUTION" in line:
+                inside = "BEGIN" in line
+            elif inside and len(line.strip()) > 12:
+                lines.append(line.strip())
+    return lines
+
+
+def test_public_site_shows_no_solution_and_no_check_verdict(site):
+    out, summary = site
+    assert summary["edition"] == "public"
+    for path in NOTEBOOKS:
+        page = (out / (path.stem + ".html")).read_text()
+        assert "BEGIN SOLUTION" not in page and "END SOLUTION" not in page
+        text = html_module.unescape(re.sub(r"<[^>]+>", "", page))  # pygments splits code in spans
+        assert "raise NotImplementedError()" in text       # the task is there, as a stub
+        solution = _solution_lines(path)
+        assert solution and not [line for line in solution if line in text], path.name
+        assert ": correct." not in text                      # no check cell's verdict
+    assert not (out / "downloads" / NOTEBOOKS[1].name).exists()   # no instructor notebook
+    index = (out / "index.html").read_text()
+    table = index.split('<table class="downloads">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>.*?</tr>", table)
+    assert len(rows) == len(NOTEBOOKS)
+    for row, path in zip(rows, NOTEBOOKS):                  # a working link in every row
+        assert f'<a href="downloads/student/{path.name}">' in row
+        assert f'<a href="{path.stem}.html">' in row
+
+
+def test_instructor_site_shows_the_solutions_and_offers_both_downloads(tmp_path):
+    copy_mathjax = build_site.copy_mathjax
+    build_site.copy_mathjax = lambda dest: dest.mkdir(parents=True)
+    try:
+        summary = build_site.build(tmp_path / "_site-instructor", NOTEBOOKS[:1], instructor=True)
+    finally:
+        build_site.copy_mathjax = copy_mathjax
+    out = tmp_path / "_site-instructor"
+    assert summary["edition"] == "instructor"
+    page = (out / "01_taylor_decomposition.html").read_text()
+    assert "BEGIN SOLUTION" in page
+    assert (out / "downloads" / NOTEBOOKS[0].name).read_bytes() == NOTEBOOKS[0].read_bytes()
+    assert 'href="downloads/01_taylor_decomposition.ipynb"' in (out / "index.html").read_text()
+    assert '<meta name="lrp-teach-edition" content="instructor">' in page
+
+
+def test_site_picks_up_every_numbered_notebook(tmp_path):
+    """A new notebooks/NN_*.ipynb gets a page without touching the build script."""
+    (tmp_path / "notebooks").mkdir()
+    for name in ("06_new.ipynb", "00_a.ipynb", "scratch.ipynb", "6_bad.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
+    assert [p.name for p in build_site.course_notebooks(tmp_path)] == ["00_a.ipynb", "06_new.ipynb"]
+    assert build_site.course_notebooks() == sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_downloads_are_the_student_versions(site):
     out, _ = site
     page = (out / "02_root_points.html").read_text()
-    assert 'href="downloads/02_root_points.ipynb"' in page
+    assert 'href="downloads/02_root_points.ipynb"' not in page
     assert 'href="downloads/student/02_root_points.ipynb"' in page
-    assert (out / "downloads" / "02_root_points.ipynb").read_bytes() == NOTEBOOKS[1].read_bytes()
     student = nbformat.read(out / "downloads" / "student" / "02_root_points.ipynb", as_version=4)
     code = [c for c in student.cells if c.cell_type == "code"]
     assert all(not c.outputs for c in code), "student version must have no outputs"
@@ -221,5 +285,6 @@ def test_site_output_is_git_ignored_and_checked_in_ci():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "_site/" in ignored and "_site-check/" in ignored
     ci = (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"^make site$", ci, re.M) and re.search(r"^make site-check\b", ci, re.M)
+    assert re.search(r"^phase \"make site\" make site$", ci, re.M)
+    assert re.search(r"^phase \"make site-check\" make site-check\b", ci, re.M)
     assert not re.search(r"^[^#\n]*\bplaywright install", ci, re.M)

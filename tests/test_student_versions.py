@@ -171,7 +171,9 @@ def test_student_folder_has_what_students_need(fixture_student):
     out = student_path.parent
     assert (out / "figure.png").read_bytes() == b"png"
     assert not (out / "sanitize.cfg").exists()
-    assert "jupyter lab" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert f"python course.py lab --notebook-dir={out.name}" in readme   # works on Windows too
+    assert ".venv/bin" not in readme
 
 
 def test_make_student_refuses_to_replace_a_folder_it_did_not_write(tmp_path):

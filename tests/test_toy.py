@@ -69,6 +69,26 @@ def test_plot_plane_is_centred_at_zero():
     plt.close(fig)
 
 
+
+def test_plot_relevance_rows_one_scale_per_row():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x1, x2, _ = toy.grid((-1, 1), (-1, 1), resolution=11)
+    small = np.stack([x1, x2], axis=-1)                        # |R| ≤ 1
+    large = 10.0 * small                                       # |R| ≤ 10
+    fig = toy.plot_relevance_rows(x1, x2, {"a": small, "b": large}, "t", boundary=x1 - x2,
+                                  explained=x1 + 0.1, percentile=100)
+    planes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(planes) == 4
+    # row by row: both panels share the row's scale, the largest |R| of that row
+    assert [ax.get_images()[0].get_clim()[1] for ax in planes] == [1.0, 1.0, 10.0, 10.0]
+    assert planes[2].get_title() == "b: R₁ (relevance of x₁)"
+    assert "percentile" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------- network (TF)
 @pytest.fixture(scope="module")
 def trained():
@@ -125,3 +145,49 @@ def test_input_gradient_matches_finite_differences_and_patterns_name_the_piece()
     patterns = toy.activation_pattern(params, points)
     assert patterns.shape == (20, 9) and patterns.dtype == bool
     assert np.array_equal(patterns[:, :5], toy.forward(params, points)[1] > 0)
+
+
+def test_simple_taylor_on_one_linear_piece_is_exact():
+    # f = (x1 + 5) + 2 (x2 + 5) − 15 = x1 + 2 x2 wherever x > −5: one linear piece, gradient (1, 2).
+    # Root along −∇f: x̃ = x − f/5 · (1, 2), so R = (1, 2) ⊙ (x − x̃) = f · (1, 4) / 5, ε = 0.
+    params = [(np.eye(2), np.array([5.0, 5.0])), (np.array([[1.0], [2.0]]), np.array([-15.0]))]
+    x = np.array([[1.0, 0.5], [0.2, 1.0]])
+    R, epsilon, pieces = toy.simple_taylor(params, x, target=0)
+    f = x[:, 0] + 2 * x[:, 1]
+    np.testing.assert_allclose(R, f[:, None] * np.array([1.0, 4.0]) / 5, atol=1e-9)
+    np.testing.assert_allclose(epsilon, 0.0, atol=1e-9)
+    assert np.array_equal(pieces, [1, 1])
+
+
+def test_simple_taylor_across_a_kink_leaves_the_remainder_of_the_formula():
+    # f = relu(x1) + relu(x1 − 1) − 0.5. At x = (2, 0): f = 2.5, ∇f = (2, 0); walking down x1 the
+    # slope drops to 1 at x1 = 1 (f = 0.5) and f = 0 at x1 = 0.5. Gradient there from x's side:
+    # (1, 0), so R = (1.5, 0), ε = 2.5 − 1.5 = 1, and the segment crosses 2 linear pieces.
+    hidden = (np.array([[1.0, 1.0], [0.0, 0.0]]), np.array([0.0, -1.0]))
+    params = [hidden, (np.array([[1.0], [1.0]]), np.array([-0.5]))]
+    R, epsilon, pieces = toy.simple_taylor(params, np.array([[2.0, 0.0]]), target=0)
+    np.testing.assert_allclose(R, [[1.5, 0.0]], atol=1e-9)
+    np.testing.assert_allclose(epsilon, [1.0], atol=1e-9)
+    assert pieces.tolist() == [2]
+    # with +0.5 instead of −0.5, f ≥ 0.5 everywhere on the ray: no root, NaN, 0 pieces
+    params[1] = (np.array([[1.0], [1.0]]), np.array([0.5]))
+    R, epsilon, pieces = toy.simple_taylor(params, np.array([[2.0, 0.0]]), target=0)
+    assert np.isnan(R).all() and np.isnan(epsilon).all() and pieces.tolist() == [0]
+
+
+def test_float32_tolerance_follows_the_condition_number_and_bounds_float32():
+    # z = x1 − x2 at x = (1, 1 − δ): Σ|terms| = 2 − δ, κ = (2 − δ)/δ, n = 2 inputs + 1 bias
+    params = [(np.array([[1.0], [-1.0]]), np.array([0.0]))]
+    delta = 1e-3
+    tolerance = toy.float32_tolerance(params, np.array([[1.0, 1.0 - delta]]))
+    np.testing.assert_allclose(tolerance, 1e-4 + 3 * 2.0 ** -24 * (2 - delta) / delta)
+    # a random network: float32 logits stay within the tolerance of float64 ones
+    rng = np.random.default_rng(3)
+    params = [(rng.normal(size=(2, 16)), rng.normal(size=16)),
+              (rng.normal(size=(16, 16)), rng.normal(size=16)), (rng.normal(size=(16, 2)), rng.normal(size=2))]
+    x = rng.normal(size=(500, 2))
+    exact = toy.forward(params, x)[-1]
+    single = toy.forward([(W.astype(np.float32), b.astype(np.float32)) for W, b in params],
+                         x.astype(np.float32))[-1].astype(np.float64)
+    allowed = toy.float32_tolerance(params, x)[:, None] * np.abs(exact) + 1e-6
+    assert np.all(np.abs(single - exact) <= allowed)

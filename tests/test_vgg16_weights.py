@@ -233,11 +233,27 @@ def test_offline_fails_fast_and_says_how_to_provide_the_file():
     assert vgg16.ENV_WEIGHTS in message  # how to provide it
     assert "--weights" in message and "download" in message.lower()
     assert "http://127.0.0.1:9/" + FILENAME in message
+    # the download was tried and failed: it is not offered again, retrying online is
+    assert "--download" not in message and "allow the download" not in message
+    assert "once this machine is online" in message
 
 
-def test_no_download_allowed_names_the_url():
-    with pytest.raises(vgg16.WeightsNotFound, match="download=False"):
+def test_no_download_allowed_names_the_url_and_the_option_in_command_line_words():
+    with pytest.raises(vgg16.WeightsNotFound) as error:
         vgg16.resolve_weights(download=False)
+    message = str(error.value)
+    assert "download=False" not in message
+    assert "add --download on the command line" in message
+    assert "allow the download when you are online: `--download`" in message
+
+
+def test_display_path_shows_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
+    from lrp_teach.weights import display_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert display_path(tmp_path / ".keras" / "models" / "x.h5") == \
+        str(Path("~") / ".keras" / "models" / "x.h5")
+    assert display_path("/somewhere/else/x.h5") == str(Path("/somewhere/else/x.h5"))
 
 
 def test_default_origin_is_keras_server(monkeypatch):
@@ -369,3 +385,14 @@ def test_notebook_05_uses_a_weights_file_given_by_environment(full_vgg16_weights
     assert "weights from your own file" in text and "NOT trained" not in text
     assert f"KIND file environment variable {vgg16.ENV_WEIGHTS} False" in text
     assert f"TOP1 {cat_top1}" in text
+
+
+def test_display_path_writes_the_home_directory_as_tilde(monkeypatch, tmp_path):
+    from lrp_teach.weights import display_path
+    monkeypatch.setenv("HOME", str(tmp_path / "student"))
+    home = tmp_path / "student"
+    assert display_path(home / ".keras" / "models" / "w.h5") == "~/.keras/models/w.h5"
+    assert display_path(home) == "~"
+    # a sibling folder whose name merely starts like the home folder is not inside it
+    assert display_path(tmp_path / "student2" / "w.h5") == str(tmp_path / "student2" / "w.h5")
+    assert display_path("/opt/weights.h5") == "/opt/weights.h5"

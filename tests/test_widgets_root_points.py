@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from lrp_teach import taylor  # noqa: E402
-from lrp_teach.widgets.root_points import plot_root_points, root_point_explorer  # noqa: E402
+from lrp_teach.widgets.root_points import (  # noqa: E402
+    TITLE_NAMES, plot_root_points, root_point_explorer)
 
 
 @pytest.mark.parametrize("rule", taylor.RULES)
@@ -19,7 +20,19 @@ def test_static_figure_for_every_rule(rule):
     figure = plot_root_points(rule=rule)
     plane, bars, colorbar = figure.axes
     assert plane.get_xlabel() == "x₁" and plane.get_ylabel() == "x₂"
-    assert taylor.RULE_NAMES[rule] in plane.get_title()
+    assert plane.get_title().startswith(TITLE_NAMES[rule] + ":")
+    assert "^B" not in plane.get_title().replace("^{\\mathcal{B}}", "")   # no raw z^B in a title
+    # the legend sits below the plane (it hid the arrow and the search line inside it)
+    figure.canvas.draw()
+    legend_box = plane.get_legend().get_window_extent()
+    assert legend_box.y1 <= plane.get_window_extent().y0 + 1
+    # the arrow from x to a has its own entry, in the arrow's colour (green: a root in the domain)
+    entries = dict(zip([t.get_text() for t in plane.get_legend().get_texts()],
+                       plane.get_legend().legend_handles))
+    walk = "from x to the " + ("expansion point" if rule == "lrp0" else "root point")
+    assert walk in entries
+    assert matplotlib.colors.same_color(entries[walk].get_color(),
+                                        plane.texts[0].arrow_patch.get_edgecolor())
     heights = [patch.get_height() for patch in bars.patches]
     info = taylor.explain_neuron(rule, (1.0, -0.6), (1.2, 0.8), -0.3, (-0.5, -0.5), (1.5, 1.5))
     np.testing.assert_allclose(heights, [*info["relevance"], info["sum_R"], info["f"]])
@@ -32,6 +45,9 @@ def test_figure_reports_root_outside_domain_and_inactive_neuron():
     plt.close(figure)
     figure = plot_root_points(w=(1.0, -0.6), x=(0.1, 0.8), b=-0.3, rule="w2")
     assert "inactive" in figure.axes[0].get_title()
+    plt.close(figure)
+    figure = plot_root_points(rule="w2")   # w²'s domain is all of ℝ²: the title does not ask
+    assert "domain" not in figure.axes[0].get_title() and "w·a + b = 0: yes" in figure.axes[0].get_title()
     plt.close(figure)
     figure = plot_root_points(rule="lrp0", b=-0.3)
     assert "w·a + b = 0: NO" in figure.axes[0].get_title()

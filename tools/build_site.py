@@ -1,13 +1,19 @@
 #!/usr/bin/env python
 """Build the course website from the committed, executed notebooks (nothing is re-executed).
 
-    python tools/build_site.py [--out _site]          # what `make site` runs
+    python course.py site                  # = make site: the public site in _site/
+    python course.py site --instructor     # = make site-instructor: with solutions, in
+                                           #   _site-instructor/ (never publish this one)
 
 Writes a static site that reads offline (open ``_site/index.html`` in a browser, or serve it):
 
 - ``index.html``: the README's introduction and notebook table, then the downloads;
-- one page per ``notebooks/NN_*.ipynb``: prose, code, outputs and figures exactly as committed,
-  rendered by nbconvert (Jupyter's own renderer, JupyterLab's styles);
+- one page per ``notebooks/NN_*.ipynb`` (every one that exists: a new notebook appears by
+  itself): prose, code, outputs and figures as committed, rendered by nbconvert (Jupyter's own
+  renderer, JupyterLab's styles). The PUBLIC site shows the student version of each exercise:
+  the stub instead of the solution, the check cell without its output (tools/make_student.py
+  ``public_notebook``); its downloads are the student versions only. The instructor site
+  (``--instructor``) shows the notebooks as committed, solutions included, and offers both;
 - ``instructors.html`` (INSTRUCTORS.md), ``data.html`` (data/README.md: the photos' licenses),
   ``license.html`` (the two license texts);
 - ``downloads/``: each notebook as committed and its student version (tools/make_student.py);
@@ -72,13 +78,15 @@ def markdown_page_html(markdown: str) -> str:
     return re.sub(r'<h([1-6]) id="([^"]*)">(.*?)</h\1>', heading, body, flags=re.S)
 
 
-def rewrite_repo_links(body: str, link_map: dict[str, str]) -> str:
-    """Links to repository files: to their page on the site, else to plain text (not on the site)."""
+def rewrite_repo_links(body: str, link_map: dict[str, str],
+                       site_files: frozenset[str] = frozenset()) -> str:
+    """Links to repository files: to their page on the site, else to plain text (not on the site).
+    Links to the site's own files (``site_files``: pages, downloads) stay as they are."""
     def fix(match: re.Match) -> str:
         href, text = match.group(1), match.group(2)
-        if re.match(r"^(https?:|mailto:|#)", href):
-            return match.group(0)
         target = href.split("#")[0]
+        if re.match(r"^(https?:|mailto:|#)", href) or target in site_files:
+            return match.group(0)
         if target in link_map:
             fragment = href[len(target):]
             return f'<a href="{link_map[target]}{fragment}">{text}</a>'
@@ -133,26 +141,46 @@ def static_widget_outputs(nb: nbformat.NotebookNode) -> int:
 
 
 class _SectionCollector(HTMLParser):
-    """Splits a rendered page into (heading id, heading text, text) sections for the search."""
+    """Splits a rendered page into (heading id, heading text, prose) sections for the search.
+
+    Only prose is indexed: code cells (their input area with the ``In [20]:`` prompt) and cell
+    outputs are skipped, so a hit's snippet is a sentence a reader can use."""
 
     SKIP = {"script", "style", "svg", "mjx-container", "nav", "header", "footer"}
+    SKIP_CLASSES = {"jp-InputPrompt", "jp-OutputPrompt", "jp-CodeMirrorEditor", "highlight",
+                    "jp-OutputArea", "jp-Cell-outputWrapper", "page-downloads"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+            "track", "wbr"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.sections = [["", "", []]]
         self._skip_depth = 0
+        self._open: list[tuple[str, bool]] = []  # open elements: (tag, starts a skipped region)
         self._heading = None
 
     def handle_starttag(self, tag, attrs):
-        if tag in self.SKIP:
+        if tag in self.VOID:
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        skipping = tag in self.SKIP or bool(classes & self.SKIP_CLASSES)
+        self._open.append((tag, skipping))
+        if skipping:
             self._skip_depth += 1
         elif re.fullmatch(r"h[1-4]", tag) and not self._skip_depth:
             self._heading = [dict(attrs).get("id", ""), []]
 
     def handle_endtag(self, tag):
-        if tag in self.SKIP:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif self._heading is not None and re.fullmatch(r"h[1-4]", tag):
+        if tag in self.VOID:
+            return
+        if any(name == tag for name, _ in self._open):  # closes it (and any left unclosed)
+            while self._open:
+                name, skipping = self._open.pop()
+                self._skip_depth -= skipping
+                if name == tag:
+                    break
+        if (self._heading is not None and not self._skip_depth
+                and re.fullmatch(r"h[1-4]", tag)):
             anchor, words = self._heading
             self.sections.append([anchor, " ".join("".join(words).split()).rstrip("¶"), []])
             self._heading = None
@@ -205,9 +233,21 @@ def notebook_css() -> str:
     return (static / "index.css").read_text() + "\n" + (static / "theme-light.css").read_text()
 
 
-def build(out: Path, notebooks: list[Path] | None = None) -> dict:
+PUBLIC, INSTRUCTOR = "public", "instructor"
+
+
+def course_notebooks(repo: Path = REPO) -> list[Path]:
+    """Every ``notebooks/NN_*.ipynb``: a new notebook gets its page without editing this script."""
+    return sorted((repo / "notebooks").glob(NOTEBOOK_PATTERN))
+
+
+def build(out: Path, notebooks: list[Path] | None = None, instructor: bool = False) -> dict:
+    """Write the site into ``out``. The public site (default) carries no solution anywhere:
+    its notebook pages are ``make_student.public_notebook`` and its downloads the student
+    versions. ``instructor=True`` builds the pages from the notebooks as committed."""
     started = time.perf_counter()
-    notebooks = notebooks or sorted((REPO / "notebooks").glob(NOTEBOOK_PATTERN))
+    edition = INSTRUCTOR if instructor else PUBLIC
+    notebooks = notebooks or course_notebooks()
     if not notebooks:
         raise SystemExit("no notebooks/NN_*.ipynb found: run this from a clone of the course.")
     if out.exists():
@@ -227,17 +267,22 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
     copy_mathjax(assets / "mathjax")
 
     # Student versions, with the course's own tool (solutions removed, outputs cleared).
-    sys.path.insert(0, str(REPO / "tools"))
-    from make_student import make_student
+    if str(REPO / "tools") not in sys.path:
+        sys.path.insert(0, str(REPO / "tools"))
+    from make_student import make_student, public_notebook
     with tempfile.TemporaryDirectory() as tmp:
         student_dir = Path(tmp) / "student"
         make_student(notebooks, student_dir)
         for path in notebooks:
             shutil.copy2(student_dir / path.name, out / "downloads" / "student" / path.name)
-    for path in notebooks:
-        shutil.copy2(path, out / "downloads" / path.name)
+    if instructor:
+        for path in notebooks:
+            shutil.copy2(path, out / "downloads" / path.name)
 
-    loaded = [(path, nbformat.read(path, as_version=4)) for path in notebooks]
+    loaded = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        loaded.append((path, nb if instructor else public_notebook(nb)))
     pages = [{"file": "index.html", "label": "Home", "title": "lrp-teach"}]
     for path, nb in loaded:
         title = notebook_title(nb, path.stem)
@@ -251,6 +296,9 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
     link_map = {f"notebooks/{p.name}": p.stem + ".html" for p in notebooks}
     link_map.update({"INSTRUCTORS.md": "instructors.html", "data/README.md": "data.html",
                      "LICENSE": "license.html#mit", "LICENSE-CC-BY-4.0": "license.html#cc-by-40"})
+    site_files = frozenset([page["file"] for page in pages]
+                           + [str(p.relative_to(out).as_posix())
+                              for p in (out / "downloads").rglob("*.ipynb")])
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(SITE_SRC)), autoescape=False)
     layout = env.get_template("page.html.j2")
@@ -259,7 +307,7 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
     def write(page: dict, body: str) -> None:
         position = pages.index(page)
         rendered = layout.render(
-            page=page, pages=pages, body=body, footer=FOOTER_LICENSE,
+            page=page, pages=pages, body=body, footer=FOOTER_LICENSE, edition=edition,
             previous=pages[position - 1] if position > 0 else None,
             next=pages[position + 1] if position + 1 < len(pages) else None)
         (out / page["file"]).write_text(rendered)
@@ -268,16 +316,9 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
     # Landing page: the README's introduction and notebook table (up to its setup instructions).
     readme = (REPO / "README.md").read_text()
     intro = readme.split("\n## Two commands", 1)[0]
-    downloads = ["| notebook | read it here | download |", "|---|---|---|"]
-    for page in pages:
-        if "notebook" in page:
-            name = page["notebook"]
-            downloads.append(f"| {page['label']} | [page]({page['file']}) | "
-                             f"[with solutions and outputs](downloads/{name}) · "
-                             f"[student version](downloads/student/{name}) |")
     landing = intro + "\n\n" + (SITE_SRC / "landing_extra.md").read_text().replace(
-        "{{downloads}}", "\n".join(downloads))
-    write(pages[0], rewrite_repo_links(markdown_page_html(landing), link_map))
+        "{{downloads}}", downloads_table(pages, instructor))
+    write(pages[0], rewrite_repo_links(markdown_page_html(landing), link_map, site_files))
 
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(SITE_SRC)],
                             template_file="notebook_body.html.j2")
@@ -289,17 +330,14 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
         body, resources = exporter.from_notebook_node(
             nb, resources={"metadata": {"name": path.stem}})
         highlight_css.update(resources.get("inlining", {}).get("css", []))
-        banner = (f'<p class="page-downloads">Download: <a href="downloads/{path.name}">'
-                  f"this notebook</a> (with solutions and outputs) · "
-                  f'<a href="downloads/student/{path.name}">student version</a> '
-                  "(exercises to solve). This page shows the saved outputs; nothing was "
-                  "re-run to make it.</p>")
-        write(page, banner + rewrite_repo_links(body, link_map))
+        write(page, page_downloads(path.name, instructor)
+              + rewrite_repo_links(body, link_map, site_files))
 
     (assets / "highlight.css").write_text("\n".join(sorted(highlight_css)))
     for source, page in ((REPO / "INSTRUCTORS.md", pages[-3]), (REPO / "data" / "README.md",
                                                                  pages[-2])):
-        write(page, rewrite_repo_links(markdown_page_html(source.read_text()), link_map))
+        write(page, rewrite_repo_links(markdown_page_html(source.read_text()), link_map,
+                                       site_files))
     license_body = (SITE_SRC / "license.md").read_text()
     license_html = markdown_page_html(license_body)
     for name, anchor in (("LICENSE", "mit-text"), ("LICENSE-CC-BY-4.0", "cc-by-40-text")):
@@ -308,23 +346,58 @@ def build(out: Path, notebooks: list[Path] | None = None) -> dict:
         text = "\n".join(f"<p>{html.escape(' '.join(p.split()))}</p>" for p in paragraphs)
         license_html = license_html.replace(
             f"<p>{{{{{name}}}}}</p>", f'<div class="license-text" id="{anchor}">{text}</div>')
-    write(pages[-1], rewrite_repo_links(license_html, link_map))
+    write(pages[-1], rewrite_repo_links(license_html, link_map, site_files))
 
     (assets / "search-index.js").write_text(
         "window.LRP_SEARCH_INDEX = " + json.dumps(search_index, ensure_ascii=False) + ";\n")
-    summary = {"pages": [p["file"] for p in pages], "widget_outputs_replaced": widgets_replaced,
+    summary = {"edition": edition, "pages": [p["file"] for p in pages],
+               "notebooks": [p.name for p in notebooks],
+               "widget_outputs_replaced": widgets_replaced,
                "seconds": round(time.perf_counter() - started, 1)}
     (out / "build-info.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 
+def downloads_table(pages: list[dict], instructor: bool) -> str:
+    """The landing page's table: each notebook's page and its download(s), as HTML links (an
+    HTML block inside the Markdown, so that no Markdown step can lose a link)."""
+    head = "<th>download</th>"
+    rows = []
+    for page in pages:
+        if "notebook" not in page:
+            continue
+        name = page["notebook"]
+        links = [f'<a href="downloads/student/{name}">student version</a> (exercises to solve)']
+        if instructor:
+            links.insert(0, f'<a href="downloads/{name}">with solutions and outputs</a>')
+        rows.append(f'<tr><td>{html.escape(page["label"])}</td>'
+                    f'<td><a href="{page["file"]}">page</a></td><td>{" · ".join(links)}</td></tr>')
+    return ('<table class="downloads">\n<thead><tr><th>notebook</th><th>read it here</th>'
+            f"{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
+def page_downloads(name: str, instructor: bool) -> str:
+    student = f'<a href="downloads/student/{name}">student version</a> (exercises to solve)'
+    if instructor:
+        return (f'<p class="page-downloads">Download: <a href="downloads/{name}">this notebook'
+                f"</a> (with solutions and outputs) · {student}. Instructor edition: this page "
+                "shows the solutions; do not publish it.</p>")
+    return (f'<p class="page-downloads">Download: {student}. This page shows the saved outputs '
+            "(nothing was re-run to make it); each exercise shows the task, not its solution: "
+            "solve it in JupyterLab and run the check cell under it.</p>")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "_site",
-                        help="output folder (default: _site, git-ignored)")
+    parser.add_argument("--instructor", action="store_true",
+                        help="the instructor edition: pages WITH solutions (default folder "
+                             "_site-instructor). Never publish it.")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: _site, or _site-instructor; git-ignored)")
     args = parser.parse_args(argv)
-    summary = build(args.out.resolve())
-    print(f"site: {len(summary['pages'])} pages in {args.out} ({summary['seconds']} s); "
+    args.out = args.out or REPO / ("_site-instructor" if args.instructor else "_site")
+    summary = build(args.out.resolve(), instructor=args.instructor)
+    print(f"site ({summary['edition']} edition): {len(summary['pages'])} pages in {args.out} ({summary['seconds']} s); "
           f"widget outputs shown statically: {summary['widget_outputs_replaced']}")
     print(f"open {args.out / 'index.html'} in a browser")
     return 0

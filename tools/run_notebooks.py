@@ -1,14 +1,21 @@
 #!/usr/bin/env python
 """Execute notebooks in place, the way nbval will re-run them, and keep them clean.
 
-    python tools/run_notebooks.py notebooks/01_taylor_decomposition.ipynb [...]
+    python course.py notebooks notebooks/01_taylor_decomposition.ipynb [...]   # = make notebooks
+    python tools/run_notebooks.py --normalize-only notebooks/*.ipynb   # rewrite, run nothing
 
 - runs each notebook top to bottom with this interpreter, in the notebook's folder;
 - stops with the failing cell's error if a cell raises (unless it is tagged ``raises-exception``);
 - strips what changes on every run and means nothing to a reader: saved widget state
   (``metadata.widgets``), execution timestamps; and clears widget *view* outputs' random ids
   from the comparison (nbval skips those anyway);
+- merges consecutive stream outputs of the same stream (stdout, stderr) into one: how a cell's
+  printed text is split into pieces depends on the timing of the kernel's messages, so
+  without this an unchanged notebook comes back with other "outputs" entries every run;
 - writes the notebook back with a stable JSON layout.
+
+``--normalize-only`` applies the same cleaning to the notebooks as saved, without executing
+them (nbval compares the merged text exactly like the split one).
 """
 
 from __future__ import annotations
@@ -22,6 +29,24 @@ import nbformat
 from nbclient import NotebookClient
 
 
+def merge_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same name (stdout / stderr) as one output."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            previous["text"] = _text(previous["text"]) + _text(output["text"])
+        else:
+            merged.append(output)
+    return merged
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.metadata.pop("widgets", None)  # widget state: new model ids on every run
     for cell in nb.cells:
@@ -29,6 +54,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             for output in cell.get("outputs", []):
                 output.get("metadata", {}).pop("execution", None)
+            cell.outputs = merge_streams(cell.get("outputs", []))
     nb.metadata["kernelspec"] = {
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
@@ -62,11 +88,25 @@ def run(path: Path, timeout: int) -> float:
     return seconds
 
 
+def normalize(path: Path) -> bool:
+    """Apply ``clean`` to a saved notebook without running it; True if the file changed."""
+    before = path.read_bytes()
+    nbformat.write(clean(nbformat.read(path, as_version=4)), path)
+    return path.read_bytes() != before
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--normalize-only", action="store_true",
+                        help="do not execute: only merge stream outputs, strip widget state and "
+                             "timestamps, add the nbgrader metadata (idempotent)")
     args = parser.parse_args(argv)
+    if args.normalize_only:
+        for path in args.notebooks:
+            print(f"{path}: {'normalized' if normalize(path) else 'already normal'}")
+        return 0
     for path in args.notebooks:
         seconds = run(path, args.timeout)
         print(f"{path}: executed in {seconds:.1f} s")

@@ -24,7 +24,11 @@ A checker typically looks like this::
 
 from __future__ import annotations
 
+import dis
+import sys
 import traceback
+import types
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -40,6 +44,7 @@ __all__ = [
     "expect_symbolic_equal",
     "fail",
     "passed",
+    "reject_taylor",
 ]
 
 
@@ -156,6 +161,121 @@ def call_student(exercise: str, function: Callable, *args, **kwargs) -> Any:
     message = (f"your code raised {type(crash).__name__}: {text}{_where_it_crashed(crash)}. "
                "The traceback above this message shows where.")
     raise ExerciseFailed(f"✘ {exercise}: {message}") from crash
+
+
+# --- exercises that lrp_teach.taylor would solve ------------------------------------------------
+# The checkers of notebooks 01 and 02 compute the right answers with lrp_teach.taylor, and the
+# notebooks show its functions right above the exercises. A student function that calls them
+# would pass without solving anything, so the checker looks through the function's code first.
+
+#: What a student may take from lrp_teach.taylor: the symbols and the display/comparison helpers.
+TAYLOR_ALLOWED = frozenset({"S", "SYMBOLS", "show", "symbolic_equal"})
+_TAYLOR_MODULE = "lrp_teach.taylor"
+_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM"})
+_NAME_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+_MISSING = object()
+
+
+def _is_taylor_module(value: Any) -> bool:
+    return isinstance(value, types.ModuleType) and value.__name__ == _TAYLOR_MODULE
+
+
+def _is_library(function: types.FunctionType) -> bool:
+    """A function of an installed library or the standard library (not the student's code)."""
+    root = (getattr(function, "__module__", None) or "").split(".")[0]
+    if root in ("", "__main__"):
+        return False
+    if root in sys.stdlib_module_names or root == "lrp_teach":
+        return True
+    module_file = str(getattr(sys.modules.get(root), "__file__", "") or "")
+    return ("site-packages" in module_file or "dist-packages" in module_file
+            or module_file.startswith(sys.base_prefix))
+
+
+def _taylor_use_of_value(value: Any, seen: set) -> str | None:
+    """The lrp_teach.taylor function that ``value`` is or reaches, or None."""
+    if isinstance(value, partial):
+        for part in (value.func, *value.args, *value.keywords.values()):
+            found = _taylor_use_of_value(part, seen)
+            if found:
+                return found
+        return None
+    if isinstance(value, types.MethodType):
+        value = value.__func__
+    if not isinstance(value, types.FunctionType) or id(value) in seen:
+        return None
+    seen.add(id(value))
+    if value.__module__ == _TAYLOR_MODULE:
+        return None if value.__name__ in TAYLOR_ALLOWED else f"taylor.{value.__name__}"
+    if _is_library(value):
+        return None
+    closure = {}
+    for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ()):
+        try:
+            closure[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            pass
+    return _taylor_use_in_code(value.__code__, value.__globals__, closure, seen)
+
+
+def _taylor_use_in_code(code: types.CodeType, namespace: dict, closure: dict,
+                        seen: set) -> str | None:
+    """Follow every name the code loads (and the attributes read from it) to what it is."""
+    instructions = list(dis.get_instructions(code))
+    for index, instruction in enumerate(instructions):
+        value = _MISSING
+        if instruction.opname in _NAME_OPS:
+            value = namespace.get(instruction.argval, _MISSING)
+        elif instruction.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+            value = closure.get(instruction.argval, _MISSING)
+        elif instruction.opname == "IMPORT_NAME":
+            if str(instruction.argval).startswith(_TAYLOR_MODULE):
+                return "import lrp_teach.taylor"
+            value = sys.modules.get(str(instruction.argval), _MISSING)
+        if value is _MISSING:
+            continue
+        following = index + 1
+        while True:
+            if _is_taylor_module(value):
+                # the module itself may only be used to read an allowed name from it
+                if (following >= len(instructions)
+                        or instructions[following].opname not in _ATTRIBUTE_OPS):
+                    return "lrp_teach.taylor"
+                attribute = instructions[following].argval
+                if attribute not in TAYLOR_ALLOWED:
+                    return f"taylor.{attribute}"
+                break
+            found = _taylor_use_of_value(value, seen)
+            if found:
+                return found
+            if (following < len(instructions) and instructions[following].opname in _ATTRIBUTE_OPS
+                    and isinstance(value, types.ModuleType)):
+                value = getattr(value, instructions[following].argval, _MISSING)
+                following += 1
+                if value is _MISSING:
+                    break
+                continue
+            break
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):  # lambdas, inner functions, comprehensions
+            found = _taylor_use_in_code(constant, namespace, {}, seen)
+            if found:
+                return found
+    return None
+
+
+def reject_taylor(exercise: str, function: Any) -> None:
+    """Fail if ``function`` (or a function it calls) uses lrp_teach.taylor's solving functions.
+
+    Found by reading the code, before the function runs: the names it loads, the attributes it
+    reads from modules, its imports, its closures, nested functions and the student's own helper
+    functions it calls (library code is not followed). Allowed: :data:`TAYLOR_ALLOWED`.
+    """
+    __tracebackhide__ = True
+    used = _taylor_use_of_value(function, set())
+    if used:
+        fail(exercise, f"your function uses `{used}`, which computes the answer for you. Solve "
+                       "it yourself without lrp_teach.taylor (only its symbols `S` may be used).")
 
 
 def _shape_hint(shape: tuple, expected: tuple) -> str:

@@ -5,6 +5,8 @@ Exercises:
 - ``derive_t``: solve w·(x + t·w) + b = 0 for t with sympy;
 - ``root_point``: the root point a = x + t·w with numbers;
 - ``w2_relevance``: Rᵢ = wᵢ(xᵢ − aᵢ) for an active or inactive neuron;
+- ``predict_sensitivity_and_relevance``: a prediction, by hand, of Sᵢ = (∂f/∂xᵢ)² and the w²
+  relevances at x = (2, 2), before the notebook's table shows them;
 - ``derive_relevance_on_line``: Rᵢ for a search line a = x + t·v in a direction v left open
   (a derivation with sympy, the recipe of notebook 02).
 
@@ -18,7 +20,8 @@ import numpy as np
 import sympy
 
 from .. import taylor
-from ._core import call_student, expect_array, expect_close, expect_symbolic_equal, fail, passed
+from ._core import (call_student, expect_array, expect_close, expect_symbolic_equal, fail, passed,
+                    reject_taylor)
 
 _SEED = 2024
 
@@ -47,6 +50,7 @@ def derive_t(function) -> bool:
     """``function()`` returns t (a sympy expression in S.w1, S.w2, S.x1, S.x2, S.b)."""
     __tracebackhide__ = True
     name = "derive t"
+    reject_taylor(name, function)
     S = taylor.S
     t = call_student(name, function)
     if isinstance(t, (list, tuple)):
@@ -78,6 +82,7 @@ def root_point(function) -> bool:
     """``function(w, x, b)`` returns the root point a = x + t·w (same shape as x)."""
     __tracebackhide__ = True
     name = "root_point"
+    reject_taylor(name, function)
     for w, x, b in _active_cases():
         expected = taylor.root_point("w2", w, x, b)
         value = expect_array(name, "a", call_student(name, function, w.copy(), x.copy(), b),
@@ -100,6 +105,7 @@ def w2_relevance(function) -> bool:
     """``function(w, x, b)`` returns Rᵢ = wᵢ(xᵢ − aᵢ) (zero for an inactive neuron)."""
     __tracebackhide__ = True
     name = "w2_relevance"
+    reject_taylor(name, function)
     for w, x, b in _active_cases():
         f = taylor.neuron_output(w, x, b)
         expected = taylor.relevance("w2", w, x, b)
@@ -144,6 +150,7 @@ def derive_relevance_on_line(function) -> bool:
     """``function()`` returns (R₁, R₂) for the root point on a = x + t·v, v = S.v left open."""
     __tracebackhide__ = True
     name = "derive_relevance_on_line"
+    reject_taylor(name, function)
     S = taylor.S
     R = _as_column(name, call_student(name, function))
     free = set().union(*(entry.free_symbols for entry in R))
@@ -185,3 +192,36 @@ def derive_relevance_on_line(function) -> bool:
                    "(a is a root point, so f(a) = 0 and the first-order expansion is exact).")
     expect_symbolic_equal(name, "R", R, expected)
     return passed(name)
+
+
+#: The neuron of notebook 01's sections 5-7 and the input of the prediction exercise.
+_PREDICTION_W, _PREDICTION_B, _PREDICTION_X = np.array([1.0, 0.5]), -0.5, np.array([2.0, 2.0])
+
+
+def predict_sensitivity_and_relevance(function) -> bool:
+    """``function()`` returns ``(S, R)``: the student's prediction of Sᵢ = (∂f/∂xᵢ)² and of the
+    w² relevances Rᵢ at x = (2, 2) for w = (1, 0.5), b = −0.5 (the feedback never states them)."""
+    __tracebackhide__ = True
+    name = "predict_sensitivity_and_relevance"
+    w, b, x = _PREDICTION_W, _PREDICTION_B, _PREDICTION_X
+    answer = call_student(name, function)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        fail(name, "return two pairs: (S₁, S₂), (R₁, R₂).")
+    S = expect_array(name, "S", answer[0], shape=(2,))
+    R = expect_array(name, "R", answer[1], shape=(2,))
+    f = taylor.neuron_output(w, x, b)
+    S_expected = (w * (w @ x + b > 0)) ** 2            # the gradient of an active neuron is w
+    R_expected = taylor.relevance("w2", w, x, b)
+    if not np.allclose(S, S_expected):
+        if np.allclose(S, R_expected) or np.isclose(S.sum(), f):
+            fail(name, "your S adds up to f(x): that is what a decomposition does. S is a squared "
+                       "slope; how does the slope of this neuron depend on where x is?")
+        if np.allclose(S, np.sqrt(S_expected)):
+            fail(name, "S is the *squared* derivative.")
+        fail(name, "S is not right yet: Sᵢ = (∂f/∂xᵢ)². What is ∂f/∂xᵢ where the neuron is active?")
+    if not np.isclose(R.sum(), f):
+        fail(name, "R₁ + R₂ must add up to f(x) at x = (2, 2). Compute f(x) first.")
+    if not np.allclose(R, R_expected):
+        fail(name, "R adds up to f(x), but the split is not the w² rule's: which share of f(x) "
+                   "does input i get?")
+    return passed(name, "Now run the table and compare with the other inputs.")

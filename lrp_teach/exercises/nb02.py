@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import taylor
-from ._core import call_student, expect_array, expect_close, fail, passed
+from ._core import call_student, expect_array, expect_close, fail, passed, reject_taylor
 
 _SEED = 2025
 
@@ -48,8 +48,11 @@ def _box_cases(n_random: int = 4, sizes=(2, 3, 6)):
         (np.array([-1.0, 2.0]), np.array([0.0, 0.5]), 0.2,
          np.array([-1.0, -1.0]), np.array([1.0, 1.0])),
     ]
+    # an input with a zero weight: it counts as not exciting (moves towards h), as in taylor
+    cases.append((np.array([1.0, 0.0, -0.5]), np.array([0.8, 0.3, 0.2]), -0.2,
+                  np.array([-1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0])))
     rng = np.random.default_rng(_SEED + 1)
-    while len(cases) < 2 + n_random:
+    while len(cases) < 3 + n_random:
         n = sizes[len(cases) % len(sizes)]
         low = -rng.uniform(0.5, 2, size=n)
         high = rng.uniform(0.5, 2, size=n)
@@ -70,6 +73,7 @@ def zplus_root_point(function) -> bool:
     """``function(w, x, b)`` returns the z⁺ root point (x ≥ 0, active neuron, b ≤ 0)."""
     __tracebackhide__ = True
     name = "zplus_root_point"
+    reject_taylor(name, function)
     for w, x, b in _orthant_cases():
         expected = taylor.root_point("zplus", w, x, b)
         value = expect_array(name, "a", call_student(name, function, w.copy(), x.copy(), b),
@@ -82,7 +86,7 @@ def zplus_root_point(function) -> bool:
         literal = x - (w @ x + b) / (w @ v_literal) * v_literal
         if np.allclose(value, literal) and not np.allclose(value, expected):
             fail(name, "your search direction scales each exciting input by its weight as well "
-                       "(x ⊙ w⁺, a loose way of writing the z⁺ direction). Taken literally it "
+                       "(x ⊙ w⁺, which looks like the z⁺ direction). Taken literally it "
                        "gives shares ∝ xᵢwᵢ², another rule. Each exciting input should shrink in "
                        "proportion to its own value only.")
         if np.allclose(value, x + taylor.step_t("lrp0", w, x, b) * x) and not np.allclose(
@@ -107,6 +111,7 @@ def zplus_relevance(function) -> bool:
     """``function(w, x, b)`` returns the z⁺ relevances Rᵢ = xᵢwᵢ⁺/Σⱼxⱼwⱼ⁺ · f(x)."""
     __tracebackhide__ = True
     name = "zplus_relevance"
+    reject_taylor(name, function)
     for w, x, b in _orthant_cases():
         f = taylor.neuron_output(w, x, b)
         expected = taylor.rule_relevance("zplus", w, x, b)
@@ -142,6 +147,7 @@ def box_root_point(function) -> bool:
     """``function(w, x, b, low, high)`` returns the z^B root point inside the box."""
     __tracebackhide__ = True
     name = "box_root_point"
+    reject_taylor(name, function)
     for w, x, b, low, high in _box_cases():
         expected = taylor.root_point("zb", w, x, b, low, high)
         value = expect_array(
@@ -152,6 +158,11 @@ def box_root_point(function) -> bool:
         if np.allclose(value, swapped) and not np.allclose(value, expected):
             fail(name, "low and high are swapped: to lower the output, inputs with wᵢ > 0 move "
                        "towards lᵢ and inputs with wᵢ < 0 towards hᵢ.")
+        v_zero_exciting = np.where(w >= 0, x - low, x - high)  # wᵢ = 0 put with the exciting
+        zero_exciting = x - (w @ x + b) / (w @ v_zero_exciting) * v_zero_exciting
+        if np.allclose(value, zero_exciting) and not np.allclose(value, expected):
+            fail(name, "look at the inputs whose weight is exactly 0: which case of the search "
+                       "direction v do they belong to? Read the exercise text again.")
         if np.allclose(value, taylor.root_point("w2", w, x, b)) and not np.allclose(
                 value, expected):
             fail(name, "that is the w² root point (search along w). The z^B search direction "
@@ -169,6 +180,7 @@ def gradient_x_input(function) -> bool:
     """``function(w, x, b)`` returns ∂f/∂xᵢ · xᵢ for f(x) = max(0, w·x + b)."""
     __tracebackhide__ = True
     name = "gradient_x_input"
+    reject_taylor(name, function)
     cases = [(w, x, b) for w, x, b in _orthant_cases()] + [
         (np.array([1.0, -0.5]), np.array([-1.0, -3.0]), 0.8),  # negative inputs, b > 0
         _inactive_case(),
@@ -188,3 +200,29 @@ def gradient_x_input(function) -> bool:
                        "the bias (ΣRᵢ = f(x) − b). Don't renormalise.")
         expect_close(name, "R", value, expected)
     return passed(name)
+
+
+_RULE_NAMES = ("w2", "zplus", "zb", "lrp0")
+
+
+def gamma_limit_rule(function) -> bool:
+    """``function()`` names the rule LRP-γ becomes as γ → ∞ (a prediction before the notebook's
+    sympy cell shows it). LRP-γ searches along v = x ⊙ (1 + γ·1[w > 0])."""
+    __tracebackhide__ = True
+    name = "gamma_limit_rule"
+    answer = call_student(name, function)
+    if not isinstance(answer, str):
+        fail(name, f"return the rule's name as a string, one of {', '.join(_RULE_NAMES)}.")
+    answer = answer.strip()
+    try:
+        answer = taylor.canonical_rule(answer)
+    except ValueError:
+        fail(name, f"{answer!r} is not one of {', '.join(_RULE_NAMES)}.")
+    if answer == "lrp0":
+        fail(name, "that is closer to γ = 0 (the direction v = x). Divide v by 1 + γ and let γ grow: "
+                   "which inputs still move?")
+    if answer in ("w2", "zb"):
+        fail(name, "v = x ⊙ (1 + γ·1[w > 0]) contains neither the size of the weights nor a box. "
+                   "Which rule's direction has the same form?")
+    # the limit: v/(1 + γ) → x ⊙ 1[w > 0], the z⁺ direction
+    return passed(name, "The next cell checks it with sympy.")

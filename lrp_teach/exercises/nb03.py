@@ -119,6 +119,9 @@ def zplus_layer(student_function) -> bool:
         if np.allclose(result, (R / (a @ w)) @ w.T * a):
             fail(exercise, "you used the plain weights w. The z⁺ rule uses w⁺ = max(0, w) in "
                            "steps 1 and 3.")
+        if np.allclose(result, a * ((R / z) @ w.T)):
+            fail(exercise, "steps 1 and 2 are right, but step 3 uses the plain weights w. Step 3 "
+                           "sends each sₖ back along the same weights that step 1 summed over.")
         if np.allclose(result, (R / z) @ w_plus.T):
             fail(exercise, "you returned c. Step 4 multiplies by the activation: Rⱼ = aⱼ cⱼ.")
         if np.allclose(result, a * (R @ w_plus.T)):
@@ -192,8 +195,8 @@ def absorbed_by_bias(student_function) -> bool:
             fail(exercise, f"`lost` has shape {result.shape}, expected {expected.shape}: one "
                            "number per sample.")
         if np.allclose(result, (b * R).sum(axis=1)):
-            fail(exercise, "close: each upper neuron k loses the bias's share bₖ / zₖ of its "
-                           "relevance, not bₖ · Rₖ.")
+            fail(exercise, "not bₖ · Rₖ: which fraction of Rₖ belongs to the bias's term in "
+                           "the denominator?")
         if np.allclose(result, np.full_like(expected, b.sum())):
             fail(exercise, "the loss depends on the relevance arriving from above, not only on "
                            "the biases.")
@@ -201,4 +204,37 @@ def absorbed_by_bias(student_function) -> bool:
     return passed(exercise)
 
 
-__all__ = ["zplus_step3", "zplus_layer", "wsquare_layer", "absorbed_by_bias"]
+# --------------------------------------------------------------------------------------------
+# exercise 5: predict how the logit's offset scales the z⁺ explanation
+# --------------------------------------------------------------------------------------------
+
+def zplus_shift_factor(student_function) -> bool:
+    """Check ``factor = f(f1, shift)``: the factor by which every z⁺ relevance changes when
+    ``shift`` is added to every logit, at a point with logit ``f1`` (before the notebook shows it)."""
+    __tracebackhide__ = True
+    exercise = "Exercise 5 (the logit's offset)"
+    for f1, shift in ((9.0, 5.0), (2.0, 5.0), (4.0, -1.0), (0.5, 3.0)):
+        # z⁺ is linear in the relevance it starts from and the shift leaves every hidden
+        # activation alone, so every relevance is multiplied by (f1 + shift) / f1
+        expected = (f1 + shift) / f1
+        value = call_student(exercise, student_function, f1, shift)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            fail(exercise, f"return one number (the factor), not {type(value).__name__}.")
+        if np.isclose(value, 1.0) and not np.isclose(expected, 1.0):
+            fail(exercise, "the predictions do not change, but the explained number does: the "
+                           "relevance still adds up to the logit it starts from.")
+        if np.isclose(value, shift):
+            fail(exercise, "that is the shift itself, not a factor: by how much is every "
+                           "relevance multiplied?")
+        if np.isclose(value, f1 + shift):
+            fail(exercise, "that is the shifted logit, not a factor: the answer is dimensionless "
+                           "(the same units cancel).")
+        if np.isclose(value, f1 / (f1 + shift)):
+            fail(exercise, "upside down: with a positive shift the relevances grow.")
+        expect_close(exercise, "factor", value, expected, rtol=1e-9)
+    return passed(exercise, "The next cell measures it on the network.")
+
+
+__all__ = ["zplus_step3", "zplus_layer", "wsquare_layer", "absorbed_by_bias", "zplus_shift_factor"]

@@ -29,7 +29,8 @@ EPSILON = 1e-6
 # --------------------------------------------------------------------------------------------
 
 def _reference_conv_gamma(a, kernel, bias, relevance, gamma, *, weights="gamma", bias_term="gamma",
-                          backward="same", transpose=True, times_input=True, epsilon=EPSILON):
+                          backward="same", transpose=True, times_input=True, epsilon=EPSILON,
+                          signed_epsilon=True):
     """The textbook γ step (a ≥ 0); the keyword switches produce the typical mistakes."""
     w_plus, b_plus = np.maximum(kernel, 0.0), np.maximum(bias, 0.0)
     w = {"gamma": kernel + gamma * w_plus, "plain": kernel, "plus": w_plus}[weights]
@@ -37,7 +38,7 @@ def _reference_conv_gamma(a, kernel, bias, relevance, gamma, *, weights="gamma",
          "plus": b_plus}[bias_term]
     z = conv(a, w) + b                                                       # 1. forward
     if epsilon:
-        z = z + epsilon * np.where(z >= 0, 1.0, -1.0)
+        z = z + epsilon * (np.where(z >= 0, 1.0, -1.0) if signed_epsilon else 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = relevance / z                                                     # 2. divide
     w_back = w if backward == "same" else kernel
@@ -79,6 +80,12 @@ def _conv_cases(seed=4):
     bias[2] = 0.0
     relevance[0, :3, :3, 2] = 0.0    # the outputs whose window lies in that corner (or the padding)
     cases.append((a, kernel, bias, relevance, gamma))
+    # an output channel with a small NEGATIVE z (tiny weights, bias -1e-5): z + ε·sign(z) moves it
+    # away from zero, z + ε (the sign forgotten) towards it -- s differs by about 25 %
+    a, kernel, bias, relevance, gamma = (c.copy() if hasattr(c, "copy") else c for c in cases[0])
+    kernel[..., -1] = rng.uniform(0.5, 1.5, size=kernel.shape[:-1]).astype(np.float32) * 1e-7
+    bias[-1] = -1e-5
+    cases.append((a, kernel, bias, relevance, gamma))
     return cases
 
 
@@ -114,6 +121,10 @@ def conv_gamma_step(student_function) -> bool:
              "not with W."),
             (dict(times_input=False),
              "you return c. Step 4 multiplies by the layer's input: R_in = a · c."),
+            (dict(signed_epsilon=False),
+             "almost: the slip is in the stabiliser. Add ε with the SIGN of z, z + ε·sign(z) "
+             "(sign(0) = +1): z + ε pushes a small negative z towards zero instead of away from "
+             "it (the checker includes such an output)."),
             (dict(transpose=False),
              "step 3 must run the convolution BACKWARDS (from the output positions to the input "
              "positions): use tf.nn.conv2d_transpose with the same kernel, not tf.nn.conv2d."),

@@ -109,15 +109,21 @@ def _combined(errors):
 
 
 #: The plain forward pass: per step its input (a list for Add/Concatenate), pre-activation
-#: (weighted steps), output, and (kernel, bias) with any BatchNorm folded in.
-Pass = namedtuple("Pass", "inputs pre outputs weights")
+#: (weighted steps), output, (kernel, bias) with any BatchNorm folded in, and the step's own
+#: gradient tape (or None).
+Pass = namedtuple("Pass", "inputs pre outputs weights tapes")
 
 
-def forward(steps, x, dtype, tape=None):
-    """Plain forward pass through the graph. With a ``tape``, every step's input is watched (for
-    the gradients of the backward pass). Each weighted step's weights (a BatchNorm folded in)
-    are computed once and returned, for the backward pass to reuse."""
-    inputs, pre, outputs, weights = [], [], [], []
+def forward(steps, x, dtype, tape=None, step_tapes=False):
+    """Plain forward pass through the graph. With a ``tape``, every step's input is watched;
+    with ``step_tapes=True`` every one-input step runs under a tape of its own that watches its
+    input, so that the backward pass's gradients go through that one layer only (one tape over
+    the whole pass would make each layer's gradient walk back to the images: a graph quadratic
+    in the depth). Each weighted step's weights (a BatchNorm folded in) are computed once and
+    returned, for the backward pass to reuse."""
+    from .._tf import tf
+
+    inputs, pre, outputs, weights, tapes = [], [], [], [], []
     for step in steps:
         w = _layers.layer_weights(step, dtype) if step.weighted else None
         a = [x if source == -1 else outputs[source] for source in step.inputs]
@@ -125,12 +131,19 @@ def forward(steps, x, dtype, tape=None):
             for tensor in a:
                 tape.watch(tensor)
         a = a[0] if len(a) == 1 else a
+        own = None
+        if step_tapes and len(step.inputs) == 1:
+            with tf.GradientTape() as own:
+                own.watch(a)
+                z, out = step.handler.forward(step, a, w)
+        else:
+            z, out = step.handler.forward(step, a, w)
         inputs.append(a)
-        z, out = step.handler.forward(step, a, w)
         pre.append(z)
         outputs.append(out)
         weights.append(w)
-    return Pass(inputs, pre, outputs, weights)
+        tapes.append(own)
+    return Pass(inputs, pre, outputs, weights, tapes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +279,9 @@ class _Explainer:
         def run(x, target):
             return self._run(x, target)
 
-        self.function = tf.function(run, reduce_retracing=False)
+        # autograph off: the loops run over layers in Python while tracing (nothing depends on
+        # a tensor's value), so there is nothing to convert and tracing is faster
+        self.function = tf.function(run, reduce_retracing=False, autograph=False)
 
     def _named_inputs(self, i, rule, x, a):
         """The rule's constant inputs (z^B's bounds) with the shape of the layer's input: the
@@ -291,9 +306,7 @@ class _Explainer:
         from .._tf import tf
 
         steps, dtype = self.steps, self.dtype
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x)
-            inputs, pre, outputs, weights = forward(steps, x, dtype, tape)
+        inputs, pre, outputs, weights, tapes = forward(steps, x, dtype, step_tapes=True)
         logits = outputs[-1]
         chosen = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
         one_hot = tf.one_hot(chosen, tf.shape(logits)[-1], dtype=logits.dtype)
@@ -313,9 +326,9 @@ class _Explainer:
                 z = pre[i] if step.weighted else outputs[i]
                 named = self._named_inputs(i, rule, x, a) if rule.named_inputs() else {}
                 parts = [_step.four_steps(term, a, relevance, self.groups[i], rule.stabilizer,
-                                          named, plain_z=z, tape=tape)]
+                                          named, plain_z=z, tape=tapes[i])]
             elif passing == "gradient":  # max pooling: winner takes all
-                parts = [tape.gradient(outputs[i], a, output_gradients=relevance)]
+                parts = [tapes[i].gradient(outputs[i], a, output_gradients=relevance)]
             elif passing == "reshape":
                 parts = [tf.reshape(relevance, tf.shape(a))]
             elif passing == "crop":  # the padding's relevance is dropped
@@ -333,7 +346,6 @@ class _Explainer:
             for source, part in zip(step.inputs, parts):
                 arriving[source] = part if source not in arriving else arriving[source] + part
         relevance = arriving[-1]
-        del tape
         if self.return_layers:
             return relevance, logits, chosen, [relevance, *per_layer]
         return relevance, logits, chosen, []

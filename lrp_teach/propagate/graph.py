@@ -48,6 +48,10 @@ def _describe(layer) -> str:
     return f"layer '{layer.name}' ({type(layer).__name__})"
 
 
+def _Describe(layer) -> str:  # noqa: N802 -- at the start of a sentence
+    return f"Layer '{layer.name}' ({type(layer).__name__})"
+
+
 def _refuse(model, why):
     return ValueError(
         f"Cannot prove that model '{model.name}' ({type(model).__name__}) is a graph of Keras "
@@ -151,25 +155,25 @@ class _Reader:
                     continue
                 if len(nodes) != 1:
                     raise ValueError(
-                        f"{_describe(layer)} is called {len(nodes)} times in model "
+                        f"{_Describe(layer)} is called {len(nodes)} times in model "
                         f"'{model.name}' (a shared layer); the LRP engine explains graphs in "
                         f"which every layer is called once. {_GRAPHS}")
                 node = nodes[0]
                 args = node.get("args", []) if isinstance(node, dict) else node
                 kwargs = node.get("kwargs", {}) if isinstance(node, dict) else {}
                 if _tensor_sources(kwargs, []):
-                    raise ValueError(f"{_describe(layer)} is called with a tensor as a keyword "
+                    raise ValueError(f"{_Describe(layer)} is called with a tensor as a keyword "
                                      f"argument; the engine cannot read that call. {_GRAPHS}")
                 if kwargs.get("training"):
-                    raise ValueError(f"{_describe(layer)} is called with training=True, so the "
+                    raise ValueError(f"{_Describe(layer)} is called with training=True, so the "
                                      "model computes it in training mode; the engine explains "
                                      "the model at inference. Call the layer without training.")
                 sources = _tensor_sources(args, [])
                 if any(history[2] != 0 for history in sources):
-                    raise ValueError(f"{_describe(layer)} reads the second output of a layer; "
+                    raise ValueError(f"{_Describe(layer)} reads the second output of a layer; "
                                      f"the engine supports layers with one output. {_GRAPHS}")
                 if any(history[1] != 0 for history in sources):
-                    raise ValueError(f"{_describe(layer)} reads a layer called several times "
+                    raise ValueError(f"{_Describe(layer)} reads a layer called several times "
                                      f"(shared layer). {_GRAPHS}")
                 if not all(history in tensors for history in sources):
                     waiting.append(entry)
@@ -199,7 +203,7 @@ def read_graph(model) -> tuple[list, int]:
     seen = set()
     for call in reader.calls:  # a layer reached twice (e.g. the same Sequential nested twice)
         if id(call.layer) in seen:
-            raise ValueError(f"{_describe(call.layer)} is called more than once in model "
+            raise ValueError(f"{_Describe(call.layer)} is called more than once in model "
                              f"'{model.name}' (a shared layer); the LRP engine explains graphs in "
                              f"which every layer is called once. {_GRAPHS}")
         seen.add(id(call.layer))

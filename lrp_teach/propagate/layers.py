@@ -10,7 +10,8 @@ subclasses work) and says
   generic four-step step, :mod:`lrp_teach.propagate.step`), ``"proportional"`` (the same four
   steps with LRP-0, ε = 1e-6, ρ = identity: zennit's ``Norm`` for average pooling),
   ``"sum"`` (``Add``: each input gets its share ``x_i / Σx``, the same LRP-0 with ε = 1e-6),
-  ``"gradient"`` (max pooling: winner takes all), ``"slice"`` (``Concatenate``: each input
+  ``"gradient"`` (max pooling: winner takes all; GlobalMaxPooling2D's gradient shares it
+  equally among tied maxima), ``"slice"`` (``Concatenate``: each input
   gets its part), ``"crop"`` (``ZeroPadding2D``: the padding gets nothing), ``"reshape"`` or
   ``"unchanged"``.
 
@@ -166,7 +167,7 @@ def _read_activation(layer, context):
         return _step(layer, "identity")
     if context.last and act in _FINAL_ACTIVATIONS:
         return None  # explain the logit: drop the final softmax/sigmoid
-    why = ("smooth activations (swish, gelu, tanh, ...) are outside the piecewise-linear "
+    why = ("smooth activations (swish/silu, gelu, tanh, ...) are outside the piecewise-linear "
            "networks LRP's rules are derived for" if act not in _FINAL_ACTIVATIONS else
            "a softmax/sigmoid is allowed only as the last layer")
     raise ValueError(f"{describe(layer)} applies '{act}': {why}; only 'relu', 'relu6', "

@@ -22,6 +22,10 @@ DEFAULT_B = -0.3
 DEFAULT_LOW = (-0.5, -0.5)
 DEFAULT_HIGH = (1.5, 1.5)
 _GOOD, _BAD = "#1a9641", "#d7191c"
+_SEARCH = "#08306b"     # dark blue: visible on the whole orange scale of f(x)
+#: The rule names as figure titles (mathtext, so that z^B renders as a superscript).
+TITLE_NAMES = {"w2": "$w^2$ rule", "zplus": "$z^+$ rule", "zb": r"$z^{\mathcal{B}}$ rule",
+               "lrp0": "LRP-0 ($z$ rule)"}
 
 
 def _limits(points, pad=0.5, minimum=(-1.0, 2.5)):
@@ -66,7 +70,7 @@ def plot_root_points(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DEFAU
     a = info["root_point"]
 
     if figure is None:
-        figure = plt.figure(figsize=(10.0, 4.6))
+        figure = plt.figure(figsize=(10.0, 5.4))
     figure.clf()
     figure.set_layout_engine("constrained")
     grid = figure.add_gridspec(1, 2, width_ratios=(1.35, 1.0))
@@ -126,17 +130,19 @@ def _draw_search(ax, rule, info, w, x, a, lo, hi):
     if a is a root inside the domain, else red), and for w² the weight vector."""
     good = info["in_domain"] and info["is_root"]
     colour = _GOOD if good else _BAD
+    name = "expansion point" if rule == "lrp0" else "root point"
     if info["active"] and np.all(np.isfinite(a)):
-        ax.annotate("", xy=a, xytext=x, arrowprops=dict(arrowstyle="->", lw=2, color=colour))
+        ax.annotate("", xy=a, xytext=x, zorder=3,
+                    arrowprops=dict(arrowstyle="->", lw=2, color=colour))
+        ax.plot([], [], color=colour, lw=2, label=f"from x to the {name}")  # the arrow's entry
         if rule != "lrp0" and np.any(info["direction"] != 0):
             v = info["direction"] / np.linalg.norm(info["direction"])
             span = 2 * (hi - lo)
             ax.plot([x[0] - span * v[0], x[0] + span * v[0]],
-                    [x[1] - span * v[1], x[1] + span * v[1]], ls=":", color="grey", lw=1,
-                    label="search line x + t·v")
+                    [x[1] - span * v[1], x[1] + span * v[1]], ls=(0, (4, 2)), color=_SEARCH,
+                    lw=1.4, zorder=2, label="search line x + t·v")
     ax.plot(*x, "o", color="black", ms=8, label=f"x = ({x[0]:.2f}, {x[1]:.2f})")
     if np.all(np.isfinite(a)):
-        name = "expansion point" if rule == "lrp0" else "root point"
         ax.plot(*a, "*", color=colour, ms=16, mec="black",
                 label=f"{name} a = ({a[0]:.2f}, {a[1]:.2f})")
     if rule == "w2":  # the weight vector: the direction of steepest ascent of f
@@ -158,11 +164,15 @@ def _finish_input_plane(ax, info, a, lo, hi):
         status = "neuron inactive: f(x) = 0, R = 0"
     elif not np.all(np.isfinite(a)):
         status = "no root on the search line (w·v = 0)"
+    elif info["rule"] == "w2":   # its domain is all of ℝ²: the only question is the root
+        status = f"w·a + b = 0: {'yes' if info['is_root'] else 'NO'}"
     else:
         status = (f"a in domain: {'yes' if info['in_domain'] else 'NO'}; "
                   f"w·a + b = 0: {'yes' if info['is_root'] else 'NO'}")
-    ax.set_title(f"{info['rule_name']}: {status}")
-    ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    ax.set_title(f"{TITLE_NAMES[info['rule']]}: {status}", fontsize=10)
+    # below the plane, never on top of x, the arrow or the search line
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7.5,
+              frameon=False)
 
 
 def _draw_relevance_bars(bars, rule, info):
@@ -235,7 +245,7 @@ def root_point_explorer(w=DEFAULT_W, x=DEFAULT_X, b=DEFAULT_B, rule="w2", low=DE
         values = {name: control.value for name, control in controls.items()}
         return figure_png(lambda figure: plot_root_points(
             (values["w1"], values["w2"]), (values["x1"], values["x2"]), values["b"],
-            values["rule"], low, high, figure=figure, view=(-1.5, 3.0)), figsize=(10.0, 4.6))
+            values["rule"], low, high, figure=figure, view=(-1.5, 3.0)), figsize=(10.0, 5.4))
 
     explorer = ExplorerBox([controls["rule"], sliders, output], static_figure,
                            "Root-point explorer")
