@@ -76,6 +76,17 @@ def test_compare_prediction(capsys, with_, without, outcome):
         assert f"{100 * with_:.2g} %" in out and f"{100 * without:.2g} %" in out
 
 
+def test_a_wrong_prediction_gets_the_hint_of_its_choice(capsys):
+    # measured: 0.03 % with the biases, 4 % without -> "rises, but stays well below 100 %"
+    for choice, clue in ((check.CHOICES[3], "bias alone"), (check.CHOICES[0], "denominator becomes zero"),
+                         (check.CHOICES[1], "what the biases took")):
+        assert check.compare_prediction(lambda choice=choice: choice, 0.0003, 0.04) is False
+        out = capsys.readouterr().out
+        assert clue in out and "✘" in out
+    hints = [check.WRONG_PREDICTION_HINTS[c] for c in check.CHOICES]
+    assert len(set(hints)) == len(check.CHOICES)            # one hint per choice, all different
+
+
 def test_compare_prediction_does_not_raise_when_not_done(capsys):
     assert check.compare_prediction(stub, 0.1, 1.0) is False
     assert "not done yet" in capsys.readouterr().out

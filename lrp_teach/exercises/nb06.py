@@ -123,6 +123,20 @@ CHOICES = ("falls towards 0", "stays about the same", "rises, but stays well bel
            "rises to about 100 %")
 
 
+#: What to look at when a prediction did not hold, per predicted choice.
+WRONG_PREDICTION_HINTS = {
+    CHOICES[0]: "Without b_k in the denominator no bias absorbs relevance any more: what is left "
+                "that could stop it? Look at the units whose denominator becomes zero.",
+    CHOICES[1]: "With the biases in the rules most of the logit went to them; leaving them out "
+                "changes every denominator z_k. Compare what the biases took with what is left.",
+    CHOICES[2]: "Look at where a bias enters the denominator z_k and what it takes from R_k on "
+                "the way down.",
+    CHOICES[3]: "Conservation without biases needs a non-zero denominator in every unit: look for "
+                "units driven by their bias alone (no positive input, so z_k = 0 without b_k) — "
+                "their relevance goes nowhere.",
+}
+
+
 def _share_outcome(share_with, share_without) -> str:
     """Which of CHOICES a measured pair of shares (with the biases in the rules, without) is."""
     scale = max(abs(share_with), 1e-12)
@@ -172,8 +186,7 @@ def compare_prediction(student_function, share_with, share_without) -> bool:
         print(str(error).replace("✘", "·", 1) + f" ({measured}.)")
         return False
     if answer != _share_outcome(share_with, share_without):
-        print(f"✘ {exercise}: you predicted {answer!r}; {measured}. Look at where a bias enters "
-              "the denominator z_k and what it takes from R_k on the way down.")
+        print(f"✘ {exercise}: you predicted {answer!r}; {measured}. {WRONG_PREDICTION_HINTS[answer]}")
         return False
     print(f"✔ {exercise}: it held; {measured}.")
     return True
