@@ -36,7 +36,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 #: notebooks with an explorer (add later ones here)
-EXPLORER_NOTEBOOKS = ("02_root_points.ipynb", "05_vgg16_lrp.ipynb")
+EXPLORER_NOTEBOOKS = ("02_root_points.ipynb", "05_vgg16_lrp.ipynb", "06_efficientnet_lrp.ipynb")
 
 sys.path.insert(0, str(REPO / "tools"))
 from find_browser import HOW_TO_GET_ONE as HOW_TO_GET_CHROMIUM  # noqa: E402

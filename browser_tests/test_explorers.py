@@ -175,6 +175,28 @@ def test_heatmap_explorer(page, lab, folder):
         check_static_views(page, lab, cell, "05_vgg16_lrp.ipynb")
 
 
+@pytest.mark.parametrize("folder", ["notebooks", "student"])
+def test_heatmap_explorer_efficientnet(page, lab, folder):
+    """06: the explorer on the trained EfficientNet-Lite0; the class menu holds each photo's top 5
+    and is rebuilt when the photo changes."""
+    cell = check_run_all(page, lab, folder, "06_efficientnet_lrp.ipynb")
+    tag = f"06-{folder}"
+    shot(page, f"{tag}-after-run-all")
+    dropdowns = cell.locator(".widget-dropdown select")
+    photo, target, composite = (dropdowns.nth(i) for i in range(3))
+    assert target.locator("option").count() == 6          # predicted class + the top 5
+    operate(page, cell, "class dropdown", lambda: target.select_option(index=3), f"{tag}-class")
+    operate(page, cell, "composite dropdown -> epsilon_plus_flat",
+            lambda: composite.select_option("epsilon_plus_flat"), f"{tag}-composite")
+    operate(page, cell, "slider ε by keyboard", slider_by_keyboard(cell, 0), f"{tag}-slider")
+    before = [target.locator("option").nth(i).inner_text() for i in range(6)]
+    operate(page, cell, "image dropdown", lambda: photo.select_option(index=1), f"{tag}-image")
+    after = [target.locator("option").nth(i).inner_text() for i in range(6)]
+    assert after != before, "the class menu did not change with the photo"
+    if folder == "notebooks":
+        check_static_views(page, lab, cell, "06_efficientnet_lrp.ipynb")
+
+
 def check_static_views(page, lab, cell, notebook):
     """Save this (temporary) copy, then view it as a reader without the live widget does: reopened
     with a new kernel and not trusted (as a fresh clone), and exported by nbconvert to HTML."""

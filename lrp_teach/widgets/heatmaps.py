@@ -1,4 +1,4 @@
-"""Explore LRP heatmaps of VGG16: image, target class, composite, ε and γ.
+"""Explore LRP heatmaps of VGG16 or EfficientNet-Lite0: image, target class, composite, ε and γ.
 
 :class:`HeatmapExplorer` holds the model, the photos and a cache of explanations (a VGG16 LRP pass
 takes about a second; moving a slider back should not recompute). :meth:`HeatmapExplorer.figure`
@@ -72,25 +72,65 @@ def composite_parameters(name: str) -> CompositeParameters:
 class HeatmapExplorer:
     """LRP heatmaps of one model on a few photos, cached.
 
-    model : a VGG16-like Keras chain producing logits (e.g. ``vgg16.course_vgg16().model``).
+    model : a Keras model producing logits (e.g. ``vgg16.course_vgg16().model`` or
+        ``efficientnet.build_efficientnet_lite0()[0]``).
     photos : ``{name: uint8 RGB (224, 224, 3)}`` (``images.load_image``).
-    classes : ``{class index: label}`` offered as targets besides "predicted class".
+    classes : ``{class index: label}`` offered as targets besides "predicted class" (the same for
+        every photo).
+    top : instead of ``classes``, offer each photo's ``top`` highest-scoring classes (the class
+        menu changes with the photo).
     weights_label : shown in every figure title (e.g. "RANDOM weights, NOT trained").
+    preprocess : RGB -> the model's input (default: VGG16's, ``images.preprocess``).
+    bounds : ``(low, high)`` of the input for the z^B rule (default: VGG16's pixel box).
+    composite_names : the composites offered (default: every name of ``composites.NAMES``).
     """
 
     def __init__(self, model, photos: Mapping[str, np.ndarray], classes: Mapping[int, str] | None = None,
-                 weights_label: str = ""):
-        from .. import images
+                 weights_label: str = "", *, top: int | None = None, preprocess=None, bounds=None,
+                 composite_names=None):
+        from .. import composites, images
 
         if not photos:
             raise ValueError("HeatmapExplorer needs at least one photo: {name: images.load_image(path)}.")
+        if top is not None and classes is not None:
+            raise ValueError("HeatmapExplorer: give classes={...} (the same for every photo) or "
+                             "top=k (each photo's k best classes), not both.")
         self.model = model
         self.photos = {name: np.asarray(rgb) for name, rgb in photos.items()}
-        self.inputs = {name: images.preprocess(rgb)[None] for name, rgb in self.photos.items()}
-        self.classes = dict(classes or {281: "tabby", 285: "Egyptian cat"})
+        self.preprocess = preprocess or images.preprocess
+        self.inputs = {name: np.asarray(self.preprocess(rgb))[None] for name, rgb in self.photos.items()}
+        self.top = None if top is None else int(top)
+        self.classes = {} if top is not None else dict(classes or {281: "tabby", 285: "Egyptian cat"})
         self.weights_label = weights_label
+        self.bounds = (images.VGG16_LOW, images.VGG16_HIGH) if bounds is None else tuple(bounds)
+        self.composite_names = tuple(composite_names or composites.NAMES)
+        unknown = [name for name in self.composite_names if name not in composites.NAMES]
+        if unknown:
+            raise ValueError(f"unknown composites {unknown}; choose from {composites.NAMES}")
         self._logits: dict[str, np.ndarray] = {}
         self._cache: dict[tuple, np.ndarray] = {}
+
+    def target_options(self, photo: str) -> list[tuple[str, int]]:
+        """The class menu for ``photo``: "predicted class", then the fixed classes or the photo's
+        top classes (with their softmax probability)."""
+        from .. import images
+
+        options = [("predicted class", PREDICTED)]
+        if self.top is None:
+            return options + [(f"{index} {label or images.class_name(index)}", index)
+                              for index, label in self.classes.items()]
+        logits = self.logits(photo).astype(np.float64)
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        return options + [(f"{int(c)} {images.class_name(int(c))} (p = {p[c]:.2f})", int(c))
+                          for c in np.argsort(-logits)[:self.top]]
+
+    def composite(self, name: str, epsilon: float | None = None, gamma: float | None = None):
+        """The composite called ``name`` with this explorer's input bounds."""
+        from .. import composites
+
+        low, high = self.bounds
+        return composites.by_name(name, low=low, high=high, epsilon=epsilon, gamma=gamma)
 
     # -- computation --------------------------------------------------------------------------
     def logits(self, photo: str) -> np.ndarray:
@@ -131,7 +171,6 @@ class HeatmapExplorer:
         """Relevance (224, 224, 3) of ``photo`` for ``target`` (cached). ``epsilon`` / ``gamma``:
         None means the composite's own default (:func:`composite_parameters`)."""
         from ..propagate import explain
-        from ..vgg16 import make_composite
 
         if photo not in self.photos:
             raise ValueError(f"unknown photo {photo!r}; choose one of {sorted(self.photos)}")
@@ -139,7 +178,7 @@ class HeatmapExplorer:
         key = self._key(photo, target, composite, epsilon, gamma)
         if key not in self._cache:
             epsilon, gamma = self.parameters(composite, epsilon, gamma)
-            rule = make_composite(composite, epsilon=epsilon, gamma=gamma)
+            rule = self.composite(composite, epsilon=epsilon, gamma=gamma)
             self._cache[key] = explain(self.model, self.inputs[photo], target=target,
                                        composite=rule)[0]
         return self._cache[key]
@@ -200,19 +239,15 @@ class HeatmapExplorer:
             return self.figure(photo, target, composite, epsilon, gamma)
         import matplotlib.pyplot as plt
 
-        from .. import images
-        from ..vgg16 import COMPOSITE_NAMES
         from ._static import ExplorerBox, figure_png
 
         photo = photo or next(iter(self.photos))
         defaults = composite_parameters(composite)
-        target_options = [("predicted class", PREDICTED)] + [
-            (f"{index} {label or images.class_name(index)}", index)
-            for index, label in self.classes.items()]
         controls = {
             "photo": widgets.Dropdown(options=list(self.photos), value=photo, description="image"),
-            "target": widgets.Dropdown(options=target_options, value=target, description="class"),
-            "composite": widgets.Dropdown(options=list(COMPOSITE_NAMES), value=composite,
+            "target": widgets.Dropdown(options=self.target_options(photo), value=target,
+                                       description="class"),
+            "composite": widgets.Dropdown(options=list(self.composite_names), value=composite,
                                           description="composite"),
             "epsilon": widgets.FloatLogSlider(
                 value=defaults.epsilon if epsilon is None else epsilon, base=10, min=-6, max=1,
@@ -244,6 +279,14 @@ class HeatmapExplorer:
         def on_change(change):
             if switching:
                 return
+            if change["owner"] is controls["photo"] and self.top is not None:
+                # each photo has its own top classes: a new menu, back at "predicted class"
+                switching.append(True)
+                try:
+                    controls["target"].options = self.target_options(change["new"])
+                    controls["target"].value = PREDICTED
+                finally:
+                    switching.clear()
             if change["owner"] is controls["composite"]:
                 new = composite_parameters(change["new"])
                 switching.append(True)
