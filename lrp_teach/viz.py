@@ -88,8 +88,8 @@ def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
     """Draw a heatmap on a matplotlib Axes (axis off).
 
     ``kind``: 'signed' (red/white/blue, symmetric ``scale``), 'rainbow' (the lecture's colours on
-    the same symmetric ``scale``), 'lecture' (the lecture's ``heatmap`` as it was, per-row
-    scaling included: :func:`lrp_teach.lecture.heatmap`; no colour bar, its scale is not one
+    the same symmetric ``scale``), 'lecture' (the lecture's ``heatmap`` as it was, the maximum of
+    row j dividing column j included: :func:`lrp_teach.lecture.heatmap`; no colour bar, its scale is not one
     number) or 'image' (an RGB array as is).
     """
     import matplotlib

@@ -1,7 +1,7 @@
 """Checkers for notebook 05, LRP on VGG16, numbered as the exercises appear in the notebook.
 
-1. ``negative_share(relevance)``: how much of a heatmap is negative evidence (what the rainbow map
-   hides).
+1. ``negative_share(relevance)``: how much of a heatmap is negative evidence (what the signed map
+   shows in blue).
 2. ``initial_relevance(logits, target)``: where LRP starts -- the target logit, not the softmax
    vector (the lecture's first flaw), one target per image.
 3. ``zbox_step(x, kernel, relevance, low, high)``: the z^B rule through VGG16's first convolution
