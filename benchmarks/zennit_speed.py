@@ -37,26 +37,10 @@ import numpy as np
 
 
 def import_zennit():
-    """zennit imports torchvision.models.resnet for its ResNet canonizers (unused here); a stub
-    stands in when the installed torchvision cannot be loaded next to the CPU torch."""
-    import types
+    """zennit, with the torchvision stub of compare_zennit.py where torchvision cannot load."""
+    from compare_zennit import _import_zennit  # same folder; numpy-only at import time
 
-    try:
-        import torchvision.models.resnet  # noqa: F401
-    except Exception:  # noqa: BLE001
-        for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
-            del sys.modules[key]
-        resnet = types.ModuleType("torchvision.models.resnet")
-        resnet.BasicBlock = type("BasicBlock", (), {})
-        resnet.Bottleneck = type("Bottleneck", (), {})
-        models = types.ModuleType("torchvision.models")
-        models.resnet = resnet
-        package = types.ModuleType("torchvision")
-        package.models = models
-        sys.modules.update({"torchvision": package, "torchvision.models": models,
-                            "torchvision.models.resnet": resnet})
-    import zennit  # noqa: F401
-    return zennit
+    return _import_zennit()
 
 
 def build(spec, arrays):
