@@ -235,7 +235,9 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
                         help="comma-separated configuration names (see below) or 'all'")
-    parser.add_argument("--timeout", type=float, default=1800,
+    # one hour: a single-thread configuration with XLA over all seven notebooks needs well over
+    # half of that on 2 cores (EfficientNet-Lite0's explainers compile once per notebook)
+    parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds per configuration (all notebooks) before giving up")
     parser.add_argument("--shell-env", metavar="CONFIG",
                         help="print the configuration's variables as POSIX shell `export` lines "
