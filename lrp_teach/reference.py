@@ -22,6 +22,15 @@ def _same_padding(size, kernel, stride):
     return out, total // 2
 
 
+def _output_geometry(H, Wd, kh, kw, sy, sx, padding):
+    """(output height, output width, top padding, left padding) of a convolution window."""
+    if padding == "same":
+        OH, top = _same_padding(H, kh, sy)
+        OW, left = _same_padding(Wd, kw, sx)
+        return OH, OW, top, left
+    return (H - kh) // sy + 1, (Wd - kw) // sx + 1, 0, 0
+
+
 def conv_as_matrix(kernel, bias, in_shape, strides, padding):
     """Unroll a Conv2D (kernel (kh, kw, C, K)) on inputs (H, W, C) into W (H·W·C, OH·OW·K), bias
     and mask (which input feeds which output), by explicit loops over output positions and
@@ -29,11 +38,7 @@ def conv_as_matrix(kernel, bias, in_shape, strides, padding):
     H, Wd, C = in_shape
     kh, kw, _, K = kernel.shape
     sy, sx = strides
-    if padding == "same":
-        OH, top = _same_padding(H, kh, sy)
-        OW, left = _same_padding(Wd, kw, sx)
-    else:
-        OH, OW, top, left = (H - kh) // sy + 1, (Wd - kw) // sx + 1, 0, 0
+    OH, OW, top, left = _output_geometry(H, Wd, kh, kw, sy, sx, padding)
     matrix = np.zeros((H * Wd * C, OH * OW * K))
     mask = np.zeros_like(matrix, dtype=bool)
     for oy in range(OH):
@@ -59,11 +64,7 @@ def depthwise_as_matrix(kernel, bias, in_shape, strides, padding):
     H, Wd, C = in_shape
     kh, kw, _, M = kernel.shape
     sy, sx = strides
-    if padding == "same":
-        OH, top = _same_padding(H, kh, sy)
-        OW, left = _same_padding(Wd, kw, sx)
-    else:
-        OH, OW, top, left = (H - kh) // sy + 1, (Wd - kw) // sx + 1, 0, 0
+    OH, OW, top, left = _output_geometry(H, Wd, kh, kw, sy, sx, padding)
     K = C * M
     matrix = np.zeros((H * Wd * C, OH * OW * K))
     mask = np.zeros_like(matrix, dtype=bool)
