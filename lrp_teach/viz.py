@@ -111,7 +111,13 @@ def plot_heatmap(ax, relevance, kind: str = "signed", title: str | None = None,
     else:
         raise ValueError(f"kind must be 'signed', 'rainbow', 'lecture' or 'image', not {kind!r}")
     if colorbar and kind not in ("image", "lecture"):
-        ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
+        import matplotlib.ticker
+
+        bar = ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
+        # each tick carries its own exponent ("2e-06"): matplotlib's default puts a shared
+        # "1e-6" above the bar, where it runs into the panel's title
+        bar.formatter = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:.3g}")
+        bar.update_ticks()
     ax.set_axis_off()
     if title:
         ax.set_title(title)
