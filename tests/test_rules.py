@@ -283,3 +283,32 @@ def test_a_branch_input_the_rule_does_not_declare_is_an_error():
                                          r"\['x', 'positive', 'negative', 'ones'\] or a name its "
                                          r"named_inputs\(\) returns \(\[\]\)"):
         lrp_step(layer, np.ones((1, *in_shape)), np.ones((1, 5)), Bounded())
+
+
+def test_the_stabiliser_counts_zero_as_positive():
+    """``z + ε·sign(z)`` with sign(0) = +1 (zennit's convention), checked where it matters: a
+    pre-activation that is exactly 0 while relevance still arrives (a Flat layer above hands on
+    relevance whatever its input's value). x = (1, 1), w = (1, −1): z = 0, the Flat output layer
+    (bias 1) hands the logit 1 down, so s = 1 / (0 + 0.1) = 10 and R = x ⊙ (w s) = (10, −10).
+    With sign(0) = −1 it would be (−10, 10); without the sign of z, the same as here, so a second
+    example has z = −0.05: s = 1 / (−0.05 − 0.1)."""
+    from lrp_teach import composites, explain
+    from lrp_teach._tf import keras
+    from lrp_teach.rulebase import stabilize
+    from lrp_teach._tf import tf
+
+    z = tf.constant([0.0, -0.0, 2.0, -2.0], dtype=tf.float64)
+    assert np.array_equal(np.asarray(stabilize(z, 0.1)), [0.1, 0.1, 2.1, -2.1])
+
+    inputs = keras.Input((2,), dtype="float64")
+    hidden = keras.layers.Dense(1, use_bias=False, dtype="float64", name="cancel")(inputs)
+    logits = keras.layers.Dense(1, dtype="float64", name="out")(hidden)
+    model = keras.Model(inputs, logits)
+    model.get_layer("cancel").set_weights([np.array([[1.0], [-1.0]])])
+    model.get_layer("out").set_weights([np.array([[1.0]]), np.array([1.0])])
+    composite = composites.Composite(by_name={"cancel": rules.Epsilon(0.1), "out": rules.Flat()})
+    relevance = explain(model, np.array([[1.0, 1.0], [1.0, 1.05]]), target=0, composite=composite)
+    flat = 1.0 / (1.0 + 1e-6)        # Flat's own ε = 1e-6 on its one input
+    assert np.allclose(relevance[0], [10.0 * flat, -10.0 * flat], rtol=1e-12)
+    s = 0.95 * flat / (-0.05 - 0.1)  # logit 0.95; z = 1 - 1.05 < 0: ε takes the sign of z
+    assert np.allclose(relevance[1], [1.0 * s, -1.05 * s], rtol=1e-9)
