@@ -285,6 +285,6 @@ def test_site_output_is_git_ignored_and_checked_in_ci():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "_site/" in ignored and "_site-check/" in ignored
     ci = (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"^\s*phase \"[^\"]*make site\" make site$", ci, re.M)
+    assert re.search(r"^\s*phase \"[^\"]*make site\" make site( \|\| failed=1)?$", ci, re.M)
     assert re.search(r"^\s*phase \"[^\"]*make site-check\" make site-check\b", ci, re.M)
     assert not re.search(r"^[^#\n]*\bplaywright install", ci, re.M)
