@@ -243,7 +243,7 @@ def scratch_copy() -> Path:
     for name in ("lrp_teach", "tests"):
         shutil.copytree(ROOT / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml",):
+    for name in ("pyproject.toml", "README.md"):   # README: tests run its code examples
         shutil.copy2(ROOT / name, root / name)
     notebooks = root / "notebooks"
     notebooks.mkdir()
