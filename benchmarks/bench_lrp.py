@@ -186,6 +186,47 @@ def export_network(model, low, high, path):
              num_classes=np.asarray(model.outputs[0].shape[-1]), **arrays)
 
 
+def convolutions_only(model, composite, images_nonnegative=False):
+    """A compiled function that does only the convolution work of ``composite``'s LRP on
+    ``model``, as the engine schedules it, and nothing element-wise: the plain forward pass
+    (BatchNorm folded, as the engine runs it), then per weighted layer one forward with the
+    rule's modified weights and one input gradient per branch that the engine keeps after its
+    pruning (for LRP-0/ε layers only the gradient of the plain forward). No division, no
+    products, no sums of relevance. Its time is what the rules' arithmetic costs on these
+    kernels: the engine's time above it is the element-wise work of the four steps, the Add
+    splits and the Python around the compiled call. (It reuses the engine's graph reading and
+    pruning to know which convolutions the rules need; it is a cost model, not a reference.)"""
+    from lrp_teach._tf import tf
+    from lrp_teach.propagate import engine, step as _step
+    from lrp_teach.propagate.inputs import model_dtype
+
+    steps = engine.model_chain(model)
+    assignment = engine._assign(steps, composite)
+    dtype = model_dtype(steps)
+    groups, _ = engine.pruned_groups(steps, engine._step_rules(steps, assignment),
+                                     images_nonnegative)
+
+    def run(x):
+        inputs, pre, _, weights, tapes = engine.forward(steps, x, dtype, step_tapes=True)
+        gradients = []
+        for i, step in enumerate(steps):
+            if groups[i] is None or not step.weighted:
+                continue
+            a, term = inputs[i], _step.linear_term(step, *weights[i])
+            if _step._is_plain(groups[i]):  # LRP-0/ε: the plain forward's own gradient
+                gradients.append(tapes[i].gradient(pre[i], a, output_gradients=pre[i]))
+                continue
+            for group in groups[i]:
+                for branch in group.branches:
+                    with tf.GradientTape() as tape:
+                        tape.watch(a)
+                        z = term(a, branch)  # on a itself: a⁺, a⁻, ones or bounds cost the same
+                    gradients.append(tape.gradient(z, a, output_gradients=z))
+        return gradients
+
+    return tf.function(run, autograph=False)
+
+
 def measure(network: str, batches: list[int], repeats: int, threads: int | None,
             export: str | None = None) -> dict:
     """Time F, F+B and the two composites on ``network`` in THIS process (its oneDNN
@@ -215,6 +256,9 @@ def measure(network: str, batches: list[int], repeats: int, threads: int | None,
     for batch in batches:
         x = rng.uniform(low, high, size=(batch, *size)).astype(np.float32)
         xt = tf.constant(x)
+        nonnegative = bool(np.all(x >= 0))
+        plus_convs = convolutions_only(model, composites.EpsilonPlusFlat(), nonnegative)
+        box_convs = convolutions_only(model, composites.EpsilonGammaBox(low, high), nonnegative)
         timed = median_times({
             "F": lambda: forward(xt).numpy(),
             "FB": lambda: forward_backward(xt).numpy(),
@@ -222,11 +266,14 @@ def measure(network: str, batches: list[int], repeats: int, threads: int | None,
                                               composites.EpsilonPlusFlat()),
             "box": lambda: lrp_teach.explain(model, x, TARGET_CLASS,
                                              composites.EpsilonGammaBox(low, high)),
+            "plus_convs": lambda: plus_convs(xt),
+            "box_convs": lambda: box_convs(xt),
         }, repeats if batch == 1 else max(1, (repeats + 1) // 2))
         t_f, t_fb = timed["F"], timed["FB"]
         print(f"  {network}, oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(TF default)')}, "
               f"batch {batch}: F+B {t_fb:.3f} s", file=sys.stderr, flush=True)  # progress
         results[str(batch)] = dict(F=t_f, FB=t_fb, plus=timed["plus"], box=timed["box"],
+                                   plus_convs=timed["plus_convs"], box_convs=timed["box_convs"],
                                    floor=(2 * t_f + (t_fb - t_f)) / t_fb, rss=peak_rss_gb())
     return {"tf": tf.__version__, "keras": keras.__version__,
             "threads": info["intra_op_threads"], "note": note,
@@ -268,7 +315,10 @@ def run_zennit(python: str, network_file: str, args) -> dict | None:
 
 
 ROWS = (("F", "F   (forward)"), ("FB", "F+B (forward + input gradient)"),
-        ("plus", "LRP EpsilonPlusFlat"), ("box", "LRP EpsilonGammaBox"))
+        ("plus", "LRP EpsilonPlusFlat"), ("box", "LRP EpsilonGammaBox"),
+        ("plus_convs", "  its convolutions only"), ("box_convs", "  its convolutions only"))
+#: the table's order: each composite, then its convolutions-only time
+ROW_ORDER = ("F", "FB", "plus", "plus_convs", "box", "box_convs")
 
 
 def print_table(title: str, runs: dict, batches) -> None:
@@ -278,12 +328,16 @@ def print_table(title: str, runs: dict, batches) -> None:
     for batch in map(str, batches):
         print(f"\nbatch {batch}:" + "".join(f"{k:>29s}" for k in names) +
               ("      off/on" if names == ["oneDNN off", "oneDNN on"] else ""))
-        for key, label in ROWS:
+        labels = dict(ROWS)
+        for key in ROW_ORDER:
+            label = labels[key]
             cells = []
             for k in names:
                 r = runs[k]["batches"][batch]
                 cells.append(f"{r[key]:8.3f} s {r[key] / int(batch):6.3f} s/im "
-                             f"{r[key] / r['FB']:5.2f}x")
+                             f"{r[key] / r['FB']:5.2f}x" if key in r else "--")
+            if all(cell == "--" for cell in cells):
+                continue
             speedup = ""
             if names == ["oneDNN off", "oneDNN on"]:
                 off = runs["oneDNN off"]["batches"][batch][key]
@@ -350,6 +404,16 @@ def main(argv=None) -> int:
                     + (f"; zennit: torch {zennit['torch']}, float32, {zennit['threads']} threads"
                        if network == "efficientnet-lite0" and zennit else ""),
                     table, args.batches)
+
+    print("\nwhere the time goes (no target): the convolutions the rules need, alone, as a ratio "
+          "to F+B, and the engine's time over them (the element-wise work and Python around them)")
+    for network, runs in all_runs.items():
+        for setting, run in runs.items():
+            for batch, r in run["batches"].items():
+                print(f"  {network}, {setting}, batch {batch}: EpsilonPlusFlat convolutions "
+                      f"{r['plus_convs'] / r['FB']:.2f}x, engine {r['plus'] / r['plus_convs']:.2f}x "
+                      f"of them; EpsilonGammaBox convolutions {r['box_convs'] / r['FB']:.2f}x, "
+                      f"engine {r['box'] / r['box_convs']:.2f}x of them")
 
     print("\ntargets (each oneDNN setting against its own floor):")
     ok_all = True

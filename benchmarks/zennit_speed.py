@@ -176,7 +176,9 @@ def main(argv=None):
             floor=(2 * timed["F"] + (t_fb - timed["F"])) / t_fb,
             rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2)
         print(f"  zennit, batch {batch}: F+B {t_fb:.3f} s", file=sys.stderr, flush=True)
-    print(json.dumps({"torch": torch.__version__, "zennit": getattr(zennit, "__version__", "?"),
+    from importlib.metadata import version  # zennit has no __version__
+
+    print(json.dumps({"torch": torch.__version__, "zennit": version("zennit"),
                       "threads": torch.get_num_threads(), "batches": results}))
 
 

@@ -34,6 +34,8 @@ widget, the benchmarks and the tests use it); :data:`NAMES` lists the names.
 
 from __future__ import annotations
 
+import functools
+
 from . import rules as _rules
 from .rules import Rule
 
@@ -47,10 +49,16 @@ def _class_name(layer) -> str:
     return type(layer).__name__
 
 
+@functools.lru_cache(maxsize=None)
+def _class_names(cls) -> frozenset:
+    """The names of ``cls`` and its base classes (once per class: explain() asks per layer)."""
+    return frozenset(base.__name__ for base in cls.__mro__)
+
+
 def _is_a(layer, class_name) -> bool:
     """``layer``'s class or one of its base classes is called ``class_name`` (so a subclass of
     Conv2D counts as a Conv2D, without importing Keras)."""
-    return any(cls.__name__ == class_name for cls in type(layer).__mro__)
+    return class_name in _class_names(type(layer))
 
 
 #: Layer classes that are convolutions for a composite (zennit's ``Convolution`` type: a

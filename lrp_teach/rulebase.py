@@ -100,6 +100,13 @@ def _ones(t):
     return tf.ones_like(t)
 
 
+#: The sign every output of a weight/bias modifier has, whatever its argument: ``ρ(W) ≥ 0``
+#: (+1) or ``ρ(W) ≤ 0`` (-1). The engine uses it to prove a denominator ≥ 0
+#: (:func:`lrp_teach.propagate.step.nonnegative_denominator`); a modifier not listed here
+#: (None = unmodified, γ's ``W + γW⁺``, a user's own) has no known sign and proves nothing.
+MODIFIER_SIGNS = {_positive: 1, _negative: -1, _square: 1, _ones: 1}
+
+
 def _gamma_positive(gamma):
     def rho(t):
         return t + gamma * _positive(t)

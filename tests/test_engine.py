@@ -399,6 +399,32 @@ def test_compiled_function_is_cached_and_not_retraced():
     assert explainers[0].function.experimental_get_tracing_count() == 1
 
 
+def _op_types(model, x, composite):
+    from lrp_teach.propagate import engine
+
+    lt.explain(model, x, 0, composite)
+    (explainer,) = [value for key, value in engine._CACHE[model].items() if key[0] == "lrp"]
+    graph = explainer.function.get_concrete_function(
+        tf.constant(x), tf.constant(np.zeros(len(x), np.int32))).graph
+    engine._CACHE.pop(model)
+    return [op.type for op in graph.get_operations()]
+
+
+def test_denominators_proven_non_negative_skip_the_sign_and_the_guard():
+    """z⁺ on inputs ≥ 0 has z = a·W⁺ + b⁺ ≥ 0, so z + ε·sign(z) = z + ε > 0: the compiled step 2
+    is one add and one division, no sign (Select) and no zero guard (DivNoNan). Layers whose z
+    has either sign (LRP-ε, the proportional pass of average pooling) keep both. small_vgg has
+    3 z⁺ layers (conv1, conv2, fc1), the logits and one average pooling."""
+    model = small_vgg(seed=28, dtype="float32")
+    x = np.abs(_images(seed=29)).astype(np.float32)
+    plus = composites.Composite(by_name={"logits": rules.Epsilon()}, default=rules.ZPlus())
+    ops = _op_types(model, x, plus)
+    assert ops.count("DivNoNan") == 2 and ops.count("RealDiv") == 3
+    everywhere = _op_types(model, x, rules.Epsilon(0.1))
+    assert everywhere.count("DivNoNan") == 5 and everywhere.count("RealDiv") == 0
+    assert everywhere.count("SelectV2") > ops.count("SelectV2")
+
+
 def test_composite_assignment_of_the_presets():
     model = small_vgg()
     layers = model.layers

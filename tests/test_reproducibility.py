@@ -120,7 +120,8 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
 
 
 def test_onednn_is_left_to_tensorflow_and_the_users_setting_wins():
-    """oneDNN on is TF's default (faster); the user may switch it off for bit-reproducibility."""
+    """TensorFlow picks the kernels (oneDNN on by default on CPUs with AVX-512 VNNI/BF16 or AMX,
+    off elsewhere); the user's own setting wins, e.g. off for bit-reproducibility."""
     import subprocess
     import sys
 

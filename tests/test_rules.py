@@ -312,3 +312,53 @@ def test_the_stabiliser_counts_zero_as_positive():
     assert np.allclose(relevance[0], [10.0 * flat, -10.0 * flat], rtol=1e-12)
     s = 0.95 * flat / (-0.05 - 0.1)  # logit 0.95; z = 1 - 1.05 < 0: ε takes the sign of z
     assert np.allclose(relevance[1], [1.0 * s, -1.05 * s], rtol=1e-9)
+
+
+def test_which_denominators_are_proven_non_negative():
+    """The engine stabilises a denominator as z + ε without taking its sign only where z ≥ 0
+    holds for every input and weight. Expected values written from the formulas: z⁺'s
+    a⁺W⁺ + b⁺ + a⁻W⁻ (each product of two factors of one sign), flat's Σ1, w²'s ΣW² are ≥ 0;
+    LRP-ε's aW + b, γ's a(W + γW⁺), α/β's negative half a⁺W⁻ + b⁻ + a⁻W⁺ and z^B's
+    aW − lW⁺ − hW⁻ can have either sign (or are ≤ 0)."""
+    from lrp_teach.propagate.step import nonnegative_denominator, proven_shifts, prune
+    from lrp_teach.rulebase import _negative, _positive
+
+    def proven(rule, input_nonnegative=False):
+        groups = prune(rule.groups(), input_nonnegative)
+        return [nonnegative_denominator(group, input_nonnegative) for group in groups]
+
+    for nonnegative in (False, True):
+        assert proven(rules.ZPlus(), nonnegative) == [True]
+        assert proven(rules.Flat(), nonnegative) == [True]
+        assert proven(rules.WSquare(), nonnegative) == [True]
+        assert proven(rules.Epsilon(), nonnegative) == [False]
+        assert proven(rules.Z(), nonnegative) == [False]
+        assert proven(rules.Gamma(0.25), nonnegative) == [False, False]
+        assert proven(rules.AlphaBeta(2, 1), nonnegative) == [True, False]
+        assert proven(rules.ZBox(0.0, 1.0), nonnegative) == [False]
+    # a term x·W⁺ is ≥ 0 only for inputs ≥ 0; a bias term needs its own sign
+    plus_on_x = rules.Group((rules.Branch("x", _positive, False),))
+    assert nonnegative_denominator(plus_on_x, input_nonnegative=True)
+    assert not nonnegative_denominator(plus_on_x, input_nonnegative=False)
+    negative_bias = rules.Group((rules.Branch("positive", _positive, _negative),))
+    assert not nonnegative_denominator(negative_bias, input_nonnegative=True)
+    unmodified_bias = rules.Group((rules.Branch("positive", _positive, None),))
+    assert not nonnegative_denominator(unmodified_bias, input_nonnegative=True)
+    subtracted = rules.Group((rules.Branch("positive", _positive, False, sign=-1.0),))
+    assert not nonnegative_denominator(subtracted, input_nonnegative=True)
+    both_negative = rules.Group((rules.Branch("negative", _negative, False),))
+    assert nonnegative_denominator(both_negative)
+    own_modifier = rules.Group((rules.Branch("positive", lambda w: w * w, False),))
+    assert not nonnegative_denominator(own_modifier, input_nonnegative=True)
+
+    # the shortcut applies to the plain stabiliser with ε > 0 only
+    assert proven_shifts(rules.ZPlus(), rules.ZPlus().groups()) == (1e-6,)
+    zero = rules.ZPlus()
+    zero.epsilon = 0.0  # z = 0 is possible: LRP-0's guard (s = 0, never NaN) must stay
+    assert proven_shifts(zero, zero.groups()) == (None,)
+
+    class OwnStabiliser(rules.ZPlus):
+        def stabilizer(self, z):
+            return z + 1.0
+
+    assert proven_shifts(OwnStabiliser(), OwnStabiliser().groups()) == (None,)

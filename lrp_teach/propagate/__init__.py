@@ -41,8 +41,12 @@ Why it is fast (about the cost of one forward + one gradient more than a plain g
   α/β go; a layer whose EVERY reader is a ReLU (through dropout or a folded BatchNorm; an
   ``Add`` is not a ReLU) holds zero relevance at outputs with z ≤ 0 when every path on gives
   zero inputs zero relevance, so γ's "negative output" half goes.
-These shortcuts remove only terms that are exactly zero; the tests compare the engine with the
-rules' numpy references, which do not take them.
+* A denominator that is ≥ 0 whatever the numbers (z⁺'s ``a⁺W⁺ + b⁺ + a⁻W⁻``, flat's, w²'s;
+  :func:`~lrp_teach.propagate.step.nonnegative_denominator`) is stabilised as ``z + ε``: its
+  sign need not be taken, and ``z + ε > 0`` needs no guard -- the same numbers as
+  ``z + ε·sign(z)``, two passes over z fewer.
+These shortcuts remove only terms that are exactly zero or work that changes no number; the
+tests compare the engine with the rules' numpy references, which do not take them.
 """
 
 from __future__ import annotations

@@ -219,7 +219,9 @@ def relus_after(steps, readers, i):
 
 
 def pruned_groups(steps, step_rules, images_nonnegative):
-    """Per rule step: its groups without the terms that are exactly zero in this graph."""
+    """Per rule step: its groups without the terms that are exactly zero in this graph, and per
+    group the ε of a denominator proven ≥ 0 (:func:`~lrp_teach.propagate.step.proven_shifts`)
+    or None. Returns ``(groups, shifts)``, one entry per step (None where no rule passes)."""
     textbook = [None if rule is None else rule.groups() for rule in step_rules]
     for rule, groups in zip(step_rules, textbook):
         if groups is not None:
@@ -227,17 +229,19 @@ def pruned_groups(steps, step_rules, images_nonnegative):
     readers = consumers(steps)
     nonnegative = nonnegative_outputs(steps, images_nonnegative)
     zero = zero_where_zero(steps, readers, textbook)
-    result = []
+    result, shifts = [], []
     for i, step in enumerate(steps):
-        groups = textbook[i]
+        groups, shift = textbook[i], None
         if groups is not None and step.weighted:
             (source,) = step.inputs
             input_nonnegative = images_nonnegative if source == -1 else nonnegative[source]
             relus = [i] if step.relu else relus_after(steps, readers, i)
             irrelevant = bool(relus) and all(zero[r] for r in relus)
             groups = _step.prune(groups, input_nonnegative, irrelevant)
+            shift = _step.proven_shifts(step_rules[i], groups, input_nonnegative)
         result.append(groups)
-    return result
+        shifts.append(shift)
+    return result, shifts
 
 
 def image_paths(steps):
@@ -271,7 +275,7 @@ class _Explainer:
 
         self.steps, self.dtype, self.return_layers = steps, dtype, return_layers
         self.rules = _step_rules(steps, assignment)
-        self.groups = pruned_groups(steps, self.rules, images_nonnegative)
+        self.groups, self.shifts = pruned_groups(steps, self.rules, images_nonnegative)
         self.paths = image_paths(steps)
 
         # a fresh Python function per explainer: TF's "frequent retracing" detector counts
@@ -326,7 +330,8 @@ class _Explainer:
                 z = pre[i] if step.weighted else outputs[i]
                 named = self._named_inputs(i, rule, x, a) if rule.named_inputs() else {}
                 parts = [_step.four_steps(term, a, relevance, self.groups[i], rule.stabilizer,
-                                          named, plain_z=z, tape=tapes[i])]
+                                          named, plain_z=z, tape=tapes[i],
+                                          shifts=self.shifts[i])]
             elif passing == "gradient":  # max pooling: winner takes all
                 parts = [tapes[i].gradient(outputs[i], a, output_gradients=relevance)]
             elif passing == "reshape":

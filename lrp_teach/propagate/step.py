@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rulebase import MODIFIER_SIGNS
 from ..rules import Group, Rule
 from . import layers as _layers
 
@@ -50,7 +51,8 @@ def _is_plain(groups):
             and groups[0].where is None)
 
 
-def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=None, tape=None):
+def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=None, tape=None,
+               shifts=None):
     """The generic LRP step.
 
     term(x, branch) : the layer's forward pass on ``x`` with the branch's ρ(W), ρ(b) (and sign);
@@ -58,9 +60,14 @@ def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=No
     groups : the rule's :class:`~lrp_teach.rules.Group` s (possibly pruned, :func:`prune`);
     stabilizer : ``z -> z + ε·sign(z)`` of the rule; named : the rule's named inputs;
     plain_z, tape : the forward pass's own z and the tape that watched ``a`` (then LRP-0/ε
-    needs no second forward: step 1 is already done).
+    needs no second forward: step 1 is already done);
+    shifts : per group, ε where the engine proved that group's z ≥ 0 (:func:`proven_shifts`),
+    else None. There ``z + ε·sign(z)`` is ``z + ε`` > 0: step 2 needs neither the sign of z
+    nor a guard against a zero denominator -- the same numbers, two passes over z fewer.
     """
     from .._tf import tf
+
+    shifts = shifts or (None,) * len(groups)
 
     if _is_plain(groups) and plain_z is not None and tape is not None:
         z = plain_z                                                     # step 1
@@ -87,8 +94,11 @@ def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=No
                 z = t if z is None else z + t
             zs.append(z)
     ss = []                                                             # step 2
-    for group, z in zip(groups, zs):
-        s = tf.math.divide_no_nan(relevance, stabilizer(z))
+    for group, z, shift in zip(groups, zs, shifts):
+        if shift is None:
+            s = tf.math.divide_no_nan(relevance, stabilizer(z))
+        else:  # z ≥ 0 proven: sign(z) = +1 and z + ε ≥ ε > 0
+            s = relevance / (z + shift)
         if group.where is not None:
             if plain_z is None:
                 plain_z = term(a, _PLAIN)
@@ -139,6 +149,37 @@ def check_groups(rule, groups):
                     f"{rule!r} has a Branch with input {branch.input!r}; use one of "
                     f"{list(_BUILTIN_INPUTS)} or a name its named_inputs() returns "
                     f"({sorted(named)}).")
+
+
+#: The sign of each built-in branch input (``"x"``: only when the layer's input is ≥ 0).
+_INPUT_SIGNS = {"positive": 1, "negative": -1, "ones": 1}
+
+
+def nonnegative_denominator(group, input_nonnegative=False) -> bool:
+    """True when the group's ``z = Σ sign·(ρ(W)·input + ρ(b))`` is ≥ 0 for EVERY input and
+    weight values: each branch's weight term and bias term is a product of factors of known
+    sign (:data:`~lrp_teach.rulebase.MODIFIER_SIGNS`, the input's sign, the branch's sign)
+    that is ≥ 0 -- e.g. z⁺'s ``a⁺W⁺ + b⁺ + a⁻W⁻``, flat's and w²'s. A factor of unknown sign
+    (an unmodified W or b, γ's ``W + γW⁺``, z^B's bounds) proves nothing."""
+    for branch in group.branches:
+        if branch.input == "x":
+            input_sign = 1 if input_nonnegative else 0
+        else:
+            input_sign = _INPUT_SIGNS.get(branch.input, 0)
+        if branch.sign * input_sign * MODIFIER_SIGNS.get(branch.weight, 0) <= 0:
+            return False
+        if branch.bias is not False and branch.sign * MODIFIER_SIGNS.get(branch.bias, 0) <= 0:
+            return False
+    return True
+
+
+def proven_shifts(rule, groups, input_nonnegative=False) -> tuple:
+    """Per group of ``rule`` (pruned): ε where its z is proven ≥ 0 and the rule stabilises with
+    the plain ``z + ε·sign(z)``, ε > 0 (then the stabilised z is ``z + ε``); else None (a rule
+    with its own stabiliser, e.g. ε·RMS(z), or LRP-0's ε = 0, keeps the general step 2)."""
+    plain = type(rule).stabilizer is Rule.stabilizer and rule.epsilon > 0
+    return tuple(rule.epsilon if plain and nonnegative_denominator(group, input_nonnegative)
+                 else None for group in groups)
 
 
 def zero_input_gets_zero_relevance(groups) -> bool:
