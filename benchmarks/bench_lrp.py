@@ -194,7 +194,8 @@ def convolutions_only(model, composite, images_nonnegative=False):
     pruning (for LRP-0/ε layers only the gradient of the plain forward). No division, no
     products, no sums of relevance. Its time is what the rules' arithmetic costs on these
     kernels: the engine's time above it is the element-wise work of the four steps, the Add
-    splits and the Python around the compiled call. (It reuses the engine's graph reading and
+    splits, the pooling layers' relevance (max pooling's gradient, average pooling's step) and
+    the Python around the compiled call (input checks, conversion to numpy). (It reuses the engine's graph reading and
     pruning to know which convolutions the rules need; it is a cost model, not a reference.)"""
     from lrp_teach._tf import tf
     from lrp_teach.propagate import engine, step as _step
@@ -218,10 +219,15 @@ def convolutions_only(model, composite, images_nonnegative=False):
                 continue
             for group in groups[i]:
                 for branch in group.branches:
+                    # the branch's own input (a, a⁺, a⁻, ones), so that two branches with the
+                    # same ρ(W) stay two convolutions, as in the engine; z^B's bounds: a itself
+                    # (a constant image would be folded away; the engine's are not constants)
+                    named = branch.input not in ("x", "positive", "negative", "ones")
                     with tf.GradientTape() as tape:
-                        tape.watch(a)
-                        z = term(a, branch)  # on a itself: a⁺, a⁻, ones or bounds cost the same
-                    gradients.append(tape.gradient(z, a, output_gradients=z))
+                        b = a if named else _step._branch_input(branch.input, a, {})
+                        tape.watch(b)
+                        z = term(b, branch)
+                    gradients.append(tape.gradient(z, b, output_gradients=z))
         return gradients
 
     return tf.function(run, autograph=False)

@@ -176,9 +176,13 @@ def main(argv=None):
             floor=(2 * timed["F"] + (t_fb - timed["F"])) / t_fb,
             rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2)
         print(f"  zennit, batch {batch}: F+B {t_fb:.3f} s", file=sys.stderr, flush=True)
-    from importlib.metadata import version  # zennit has no __version__
+    from importlib.metadata import PackageNotFoundError, version  # zennit has no __version__
 
-    print(json.dumps({"torch": torch.__version__, "zennit": version("zennit"),
+    try:
+        zennit_version = version("zennit")
+    except PackageNotFoundError:  # e.g. a source checkout on PYTHONPATH
+        zennit_version = "?"
+    print(json.dumps({"torch": torch.__version__, "zennit": zennit_version,
                       "threads": torch.get_num_threads(), "batches": results}))
 
 

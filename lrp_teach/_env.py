@@ -13,10 +13,10 @@ import os
 #                           land in notebook cells as stderr.
 #  GRPC_VERBOSITY / ABSL    silence the absl / gRPC start-up banner lines.
 #
-# TF_ENABLE_ONEDNN_OPTS is deliberately NOT set: TensorFlow decides (since TF 2.9 oneDNN is on by
-# default on x86 CPUs with AVX-512 VNNI/BF16 or AMX, off on others such as the course's AVX2 CI
-# machine). Where it is on it is faster (VGG16, issue 10, batch 1: 1.2-1.45x; EfficientNet-Lite0
-# too; benchmarks/README.md). oneDNN changes the
+# TF_ENABLE_ONEDNN_OPTS is deliberately NOT set: TensorFlow decides (its DefaultOneDnnPolicy:
+# on for Windows x86, on Linux only for CPUs with AVX-512 VNNI/BF16, AVX-VNNI or AMX -- off on
+# the course's AVX2 CI machine). Where it is on it is faster (VGG16, issue 10, batch 1:
+# 1.2-1.45x; EfficientNet-Lite0 in benchmarks/README.md). oneDNN changes the
 # order of floating-point sums, so the last bits differ from the Eigen kernels -- but so do
 # other CPUs, thread counts and SIMD widths, and the notebooks print only digits that survive all
 # of them (checked by `make portability`, which runs them with oneDNN on and off). For

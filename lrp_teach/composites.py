@@ -34,7 +34,7 @@ widget, the benchmarks and the tests use it); :data:`NAMES` lists the names.
 
 from __future__ import annotations
 
-import functools
+import weakref
 
 from . import rules as _rules
 from .rules import Rule
@@ -49,10 +49,15 @@ def _class_name(layer) -> str:
     return type(layer).__name__
 
 
-@functools.lru_cache(maxsize=None)
+#: class -> the names of it and its base classes (once per class: explain() asks per layer);
+#: weak keys, so classes defined in a notebook can go
+_CLASS_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _class_names(cls) -> frozenset:
-    """The names of ``cls`` and its base classes (once per class: explain() asks per layer)."""
-    return frozenset(base.__name__ for base in cls.__mro__)
+    if cls not in _CLASS_NAMES:
+        _CLASS_NAMES[cls] = frozenset(base.__name__ for base in cls.__mro__)
+    return _CLASS_NAMES[cls]
 
 
 def _is_a(layer, class_name) -> bool:

@@ -507,3 +507,20 @@ def test_baselines_on_a_dag():
     np.testing.assert_allclose(lt.grad_cam(model, x, 5), expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(lt.grad_cam(model, x, 5, layer="head_relu"), expected,
                                rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("onednn", [False, True])
+def test_relu6_is_clipped_at_6_with_either_kernel_library(monkeypatch, onednn):
+    """ReLU6 is tf.nn.relu6 without oneDNN and ReLU + minimum with it (oneDNN's fused
+    conv + Relu6 is slow); both give min(max(a, 0), 6), checked against numpy."""
+    from lrp_teach._tf import tf
+    from lrp_teach.propagate import layers
+
+    monkeypatch.setattr(layers, "_onednn_on", lambda: onednn)
+    a = np.array([-7.0, -0.5, 0.0, 0.5, 5.99, 6.0, 6.01, 100.0], dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(layers.relu(tf.constant(a), 6.0)),
+                                  np.minimum(np.maximum(a, 0.0), 6.0))
+    graph = tf.function(lambda t: layers.relu(t, 6.0)).get_concrete_function(
+        tf.TensorSpec([8], tf.float32)).graph
+    types = {op.type for op in graph.get_operations()}
+    assert ("Minimum" in types) == onednn and ("Relu6" in types) == (not onednn)

@@ -120,8 +120,9 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
 
 
 def test_onednn_is_left_to_tensorflow_and_the_users_setting_wins():
-    """TensorFlow picks the kernels (oneDNN on by default on CPUs with AVX-512 VNNI/BF16 or AMX,
-    off elsewhere); the user's own setting wins, e.g. off for bit-reproducibility."""
+    """TensorFlow picks the kernels (oneDNN on by default on Windows x86 and on Linux CPUs with
+    AVX-512 VNNI/BF16, AVX-VNNI or AMX); the user's own setting wins, e.g. off for
+    bit-reproducibility."""
     import subprocess
     import sys
 

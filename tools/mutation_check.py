@@ -250,15 +250,20 @@ MUTANTS = [
            "the bias term left out of the sign proof",
            first=("tests/test_rules.py::test_which_denominators_are_proven_non_negative",)),
     Mutant("M36", "lrp_teach/propagate/step.py",
-           "plain = type(rule).stabilizer is Rule.stabilizer and rule.epsilon > 0",
+           "plain = own is Rule.stabilizer and rule.epsilon > 0",
            "plain = False",
            "the proven z + ε never used (same numbers, slower: the graph test must see it)",
-           first=("tests/test_engine.py::test_denominators_proven_non_negative_skip_the_sign_and_"
-                  "the_guard",)),
+           first=("tests/test_engine.py::test_denominators_proven_non_negative_skip_the_sign",)),
     Mutant("M37", "lrp_teach/propagate/layers.py",
            "return tf.minimum(tf.nn.relu(a), tf.constant(max_value, a.dtype))",
            "return tf.nn.relu(a)",
-           "ReLU6 without its clip at 6",
+           "ReLU6 without its clip at 6 (the oneDNN form, ReLU + minimum)",
+           first=("tests/test_engine_dag.py::test_relu6_is_clipped_at_6_with_either_kernel_"
+                  "library",)),
+    Mutant("M38", "lrp_teach/propagate/layers.py",
+           "        return tf.nn.relu6(a)",
+           "        return tf.nn.relu(a)",
+           "ReLU6 without its clip at 6 (the form without oneDNN, tf.nn.relu6)",
            first=("tests/test_engine_dag.py::test_relu6_padding_pooling_reshape_dropout_and_"
                   "softmax_pass_as_stated",)),
 ]

@@ -12,8 +12,9 @@ machine would, and requires nbval to pass against the committed outputs in every
     1-thread     TensorFlow and OpenBLAS on 1 thread (the order of parallel sums changes),
                  oneDNN kernels off (TensorFlow's Eigen kernels)
     4-threads    4 threads, TensorFlow's oneDNN kernels on
-    onednn-on    TensorFlow's oneDNN kernels on (TF's default on x86 CPUs with AVX-512
-                 VNNI/BF16 or AMX; off on others, e.g. the course's AVX2 CI machine)
+    onednn-on    TensorFlow's oneDNN kernels on (TF's default on Windows x86 and on Linux
+                 CPUs with AVX-512 VNNI/BF16, AVX-VNNI or AMX; off on others, e.g. the
+                 course's AVX2 CI machine)
     onednn-off   oneDNN kernels off, the bit-reproducible setting (README)
     avx-cpu      the GEMM kernels of an AVX CPU without FMA (Sandy Bridge): oneDNN's and
                  OpenBLAS's run-time dispatch is capped at AVX (ONEDNN_MAX_CPU_ISA=AVX,

@@ -43,8 +43,9 @@ Why it is fast (about the cost of one forward + one gradient more than a plain g
   zero inputs zero relevance, so γ's "negative output" half goes.
 * A denominator that is ≥ 0 whatever the numbers (z⁺'s ``a⁺W⁺ + b⁺ + a⁻W⁻``, flat's, w²'s;
   :func:`~lrp_teach.propagate.step.nonnegative_denominator`) is stabilised as ``z + ε``: its
-  sign need not be taken, and ``z + ε > 0`` needs no guard -- the same numbers as
-  ``z + ε·sign(z)``, two passes over z fewer.
+  sign need not be taken -- the same numbers as ``z + ε·sign(z)`` on the CPU kernels, two
+  passes over z fewer (:func:`~lrp_teach.propagate.step.proven_shifts` says where a GPU
+  kernel can differ).
 These shortcuts remove only terms that are exactly zero or work that changes no number; the
 tests compare the engine with the rules' numpy references, which do not take them.
 """

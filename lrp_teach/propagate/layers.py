@@ -22,7 +22,6 @@ activation is folded into that layer's weights at explain time (:mod:`lrp_teach.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable
@@ -261,10 +260,25 @@ def relu(a, max_value=None):
 
     if max_value is None:
         return tf.nn.relu(a)
-    # also for 6 (the same numbers as tf.nn.relu6): TensorFlow fuses a Relu6 into the
+    if max_value == 6.0 and not _onednn_on():
+        return tf.nn.relu6(a)
+    # with oneDNN also for 6 (the same values as tf.nn.relu6): TensorFlow fuses a Relu6 into the
     # convolution before it, and oneDNN's fused conv + bias + Relu6 kernel was 2-3x slower than
-    # conv + bias + Relu and a separate Minimum here (EfficientNet-Lite0, 2 threads, TF 2.21)
+    # conv + bias + Relu and a separate Minimum (EfficientNet-Lite0's 1x1 convolutions, batch 1,
+    # 2 threads, TF 2.21); without oneDNN the fused Relu6 is the faster one (by 4-8 % on the
+    # whole LRP pass). LRP passes relevance through a ReLU unchanged, so only the gradient
+    # baselines can see the difference, at an input of exactly 6: Minimum's gradient passes it,
+    # Relu6's blocks it.
     return tf.minimum(tf.nn.relu(a), tf.constant(max_value, a.dtype))
+
+
+def _onednn_on() -> bool:
+    """TensorFlow's oneDNN kernels are on (its own answer; True if it cannot be asked)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow without it
+        return True
 
 
 def _forward_linear(step, a, weights):
@@ -381,16 +395,21 @@ def unsupported(layer, hint=""):
 
 def handler_of(layer):
     """The table entry for ``layer`` (first isinstance match), or ``None``."""
-    return _handler_of_class(type(layer))
+    cls = type(layer)
+    if cls not in _HANDLER_OF_CLASS:  # once per class: explain() asks for every layer each call
+        _HANDLER_OF_CLASS[cls] = _find_handler(layer)
+    return _HANDLER_OF_CLASS[cls]
 
 
-@functools.lru_cache(maxsize=None)
-def _handler_of_class(cls):
-    """(once per class: explain() asks for every layer at every call)"""
+#: class -> its table entry (or None); weak keys, so classes defined in a notebook can go
+_HANDLER_OF_CLASS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _find_handler(layer):
     from .._tf import keras
 
     for handler in HANDLERS:
-        if issubclass(cls, getattr(keras.layers, handler.layer_class)):
+        if isinstance(layer, getattr(keras.layers, handler.layer_class)):
             return handler
     return None
 

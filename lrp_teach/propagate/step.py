@@ -62,8 +62,9 @@ def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=No
     plain_z, tape : the forward pass's own z and the tape that watched ``a`` (then LRP-0/ε
     needs no second forward: step 1 is already done);
     shifts : per group, ε where the engine proved that group's z ≥ 0 (:func:`proven_shifts`),
-    else None. There ``z + ε·sign(z)`` is ``z + ε`` > 0: step 2 needs neither the sign of z
-    nor a guard against a zero denominator -- the same numbers, two passes over z fewer.
+    else None. There ``z + ε·sign(z)`` is ``z + ε``: step 2 need not take the sign of z -- the
+    same numbers, two passes over z fewer. (The zero guard stays: an ε that rounds to 0 in the
+    model's dtype, e.g. 1e-50 in float32, leaves z + ε = 0 possible.)
     """
     from .._tf import tf
 
@@ -97,8 +98,8 @@ def four_steps(term, a, relevance, groups, stabilizer, named=None, *, plain_z=No
     for group, z, shift in zip(groups, zs, shifts):
         if shift is None:
             s = tf.math.divide_no_nan(relevance, stabilizer(z))
-        else:  # z ≥ 0 proven: sign(z) = +1 and z + ε ≥ ε > 0
-            s = relevance / (z + shift)
+        else:  # z ≥ 0 proven: sign(z) = +1, so z + ε·sign(z) = z + ε
+            s = tf.math.divide_no_nan(relevance, z + shift)
         if group.where is not None:
             if plain_z is None:
                 plain_z = term(a, _PLAIN)
@@ -176,8 +177,15 @@ def nonnegative_denominator(group, input_nonnegative=False) -> bool:
 def proven_shifts(rule, groups, input_nonnegative=False) -> tuple:
     """Per group of ``rule`` (pruned): ε where its z is proven ≥ 0 and the rule stabilises with
     the plain ``z + ε·sign(z)``, ε > 0 (then the stabilised z is ``z + ε``); else None (a rule
-    with its own stabiliser, e.g. ε·RMS(z), or LRP-0's ε = 0, keeps the general step 2)."""
-    plain = type(rule).stabilizer is Rule.stabilizer and rule.epsilon > 0
+    with its own stabiliser -- ε·RMS(z), one set on the instance -- or LRP-0's ε = 0 keeps
+    the general step 2).
+
+    "Proven" is exact arithmetic and kernels that add the products up (TensorFlow's CPU
+    convolutions and matrix products: a sum of terms ≥ 0 rounds to a value ≥ 0). A GPU
+    convolution algorithm that transforms its inputs (Winograd, FFT) can return a tiny negative
+    value for such a z; there ``z + ε`` is used where ``z − ε`` would have been."""
+    own = getattr(rule.stabilizer, "__func__", None)  # a bound method: the function behind it
+    plain = own is Rule.stabilizer and rule.epsilon > 0
     return tuple(rule.epsilon if plain and nonnegative_denominator(group, input_nonnegative)
                  else None for group in groups)
 
