@@ -195,8 +195,9 @@ def convolutions_only(model, composite, images_nonnegative=False):
     products, no sums of relevance. Its time is what the rules' arithmetic costs on these
     kernels: the engine's time above it is the element-wise work of the four steps, the Add
     splits, the pooling layers' relevance (max pooling's gradient, average pooling's step) and
-    the Python around the compiled call (input checks, conversion to numpy). (It reuses the engine's graph reading and
-    pruning to know which convolutions the rules need; it is a cost model, not a reference.)"""
+    the Python around the compiled call (input checks, conversion to numpy). (It reuses the
+    engine's graph reading and pruning to know which convolutions the rules need; it is a cost
+    model, not a reference.)"""
     from lrp_teach._tf import tf
     from lrp_teach.propagate import engine, step as _step
     from lrp_teach.propagate.inputs import model_dtype
@@ -222,7 +223,7 @@ def convolutions_only(model, composite, images_nonnegative=False):
                     # the branch's own input (a, a⁺, a⁻, ones), so that two branches with the
                     # same ρ(W) stay two convolutions, as in the engine; z^B's bounds: a itself
                     # (a constant image would be folded away; the engine's are not constants)
-                    named = branch.input not in ("x", "positive", "negative", "ones")
+                    named = branch.input not in _step._BUILTIN_INPUTS
                     with tf.GradientTape() as tape:
                         b = a if named else _step._branch_input(branch.input, a, {})
                         tape.watch(b)

@@ -29,8 +29,8 @@ How it works
    ``ZeroPadding2D`` crops it. Max pooling passes relevance by its gradient (winner takes all);
    flatten/reshape/dropout/ReLU pass it unchanged.
 
-Why it is fast (about the cost of one forward + one gradient more than a plain gradient)
------------------------------------------------------------------------------------------
+Why it is fast (on VGG16 about one forward pass more than a plain gradient)
+---------------------------------------------------------------------------
 * LRP-0/ε layers reuse the plain forward pass: their z IS the pre-activation already computed,
   and ``c`` is the gradient of that same z, so they cost one backward step only.
 * Rules state their textbook form; the engine drops what it proves zero
@@ -47,7 +47,9 @@ Why it is fast (about the cost of one forward + one gradient more than a plain g
   passes over z fewer (:func:`~lrp_teach.propagate.step.proven_shifts` says where a GPU
   kernel can differ).
 These shortcuts remove only terms that are exactly zero or work that changes no number; the
-tests compare the engine with the rules' numpy references, which do not take them.
+tests compare the engine with the rules' numpy references, which do not take them. Where a rule
+needs more than one modified forward per layer (z⁺ on inputs of both signs, γ before no ReLU,
+as in EfficientNet-Lite0), it costs more: benchmarks/README.md measures both networks.
 """
 
 from __future__ import annotations
