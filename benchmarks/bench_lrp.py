@@ -321,11 +321,10 @@ def run_zennit(python: str, network_file: str, args) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+#: the table's rows in order: each composite, then its convolutions-only time
 ROWS = (("F", "F   (forward)"), ("FB", "F+B (forward + input gradient)"),
-        ("plus", "LRP EpsilonPlusFlat"), ("box", "LRP EpsilonGammaBox"),
-        ("plus_convs", "  its convolutions only"), ("box_convs", "  its convolutions only"))
-#: the table's order: each composite, then its convolutions-only time
-ROW_ORDER = ("F", "FB", "plus", "plus_convs", "box", "box_convs")
+        ("plus", "LRP EpsilonPlusFlat"), ("plus_convs", "  its convolutions only"),
+        ("box", "LRP EpsilonGammaBox"), ("box_convs", "  its convolutions only"))
 
 
 def print_table(title: str, runs: dict, batches) -> None:
@@ -335,9 +334,7 @@ def print_table(title: str, runs: dict, batches) -> None:
     for batch in map(str, batches):
         print(f"\nbatch {batch}:" + "".join(f"{k:>29s}" for k in names) +
               ("      off/on" if names == ["oneDNN off", "oneDNN on"] else ""))
-        labels = dict(ROWS)
-        for key in ROW_ORDER:
-            label = labels[key]
+        for key, label in ROWS:
             cells = []
             for k in names:
                 r = runs[k]["batches"][batch]
